@@ -1,0 +1,1 @@
+//! Benchmarks live under `benches/`; this crate has no library code.

@@ -1,0 +1,82 @@
+//! # chring: allocation-free consistent hashing for microcontrollers and load balancers
+//!
+//! `chring` routes keys to backends the way a cache tier, a switch or an L4
+//! balancer needs it: deterministically (the same fleet routes the same way on every
+//! device), with minimal disruption when the fleet changes, and without an
+//! allocator, a clock or a panic. Every size is fixed at compile time through const
+//! generics, so a ring can live in a `static` on a Cortex-M0.
+//!
+//! ## Overview
+//!
+//! | type | what | lookup | on fleet change |
+//! | --- | --- | --- | --- |
+//! | [`Ring`] | consistent-hash ring, virtual nodes x weight, prefix index | *O*(1) expected with an index, *O*(log points) without | only the changed backend's keys move |
+//! | [`Maglev`] | Maglev lookup table (Eisenbud et al., 2016), prime size `M` | *O*(1), one table read | near-minimal, bounded |
+//! | [`Jump`] | jump consistent hash (Lamping & Veach, 2014), with removal of any backend | *O*(ln n) | only the changed backend's keys move |
+//! | [`Rendezvous`] | highest random weight, weighted (logarithmic method) | *O*(n) | only the changed backend's keys move |
+//! | [`BoundedLoad`] | consistent hashing with bounded loads (Mirrokni et al., 2018) | *O*(1) expected | as the ring, plus load spill |
+//! | [`PowerOfTwo`] | two choices, least loaded | *O*(n) | not key-affine |
+//! | [`Modulo`] | `hash % n` (IPHash) | *O*(1) | almost every key moves |
+//! | [`RoundRobin`] | smooth weighted round robin (nginx) | *O*(n) | not key-affine |
+//! | [`TtlCache`] | fixed-capacity TTL + LRU cache / flow table | *O*(1) expected | |
+//! | [`workload`] | seeded uniform and Zipf key generators | *O*(1) | |
+//!
+//! All strategies implement [`Strategy`]: pick a backend for a key hash, add and
+//! remove backends, mark them up or down, and (optionally) take load feedback.
+//!
+//! ## Example
+//!
+//! ```
+//! use chring::{BackendId, Ring, RingConfig};
+//!
+//! // Up to 8 backends, 1024 points, a 256-entry prefix index.
+//! let mut ring: Ring<8, 1024, 256> = Ring::new(RingConfig::new(100))?;
+//! ring.add(BackendId(0), b"cache-a:11211", 1)?;
+//! ring.add(BackendId(1), b"cache-b:11211", 1)?;
+//! ring.add(BackendId(2), b"cache-c:11211", 2)?; // twice the points
+//!
+//! let key = chring::hash(b"customer-0012345");
+//! let owner = ring.lookup(key).expect("non-empty ring");
+//! assert!(owner.0 <= 2);
+//! // Failover order: distinct backends clockwise from the key.
+//! let mut order = ring.replicas(key, 3);
+//! assert_eq!(order.next(), Some(owner));
+//! # Ok::<(), chring::Error>(())
+//! ```
+//!
+//! ## Guarantees
+//!
+//! - `#![no_std]`, no `alloc`, `#![forbid(unsafe_code)]`.
+//! - No operation panics on any input: bad input returns an error enum from
+//!   [`fleet`] / [`cache`] / [`ring`], lookups on an empty fleet return `None`.
+//! - The hash and every placement are a documented, versioned contract
+//!   ([`hash`](mod@hash), `DESIGN.md`), pinned by golden vectors.
+//!
+//! ## Minimum supported Rust version
+//!
+//! Rust 1.85 (edition 2024).
+
+#![cfg_attr(not(test), no_std)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+#![deny(rustdoc::broken_intra_doc_links)]
+
+pub mod cache;
+mod error;
+pub mod fleet;
+pub mod hash;
+pub mod ring;
+pub mod strategy;
+pub mod time;
+pub mod workload;
+
+pub use cache::{CacheConfigError, CacheStats, Inserted, TtlCache};
+pub use error::Error;
+pub use fleet::{AddError, Backend, BackendId, LoadError, MAX_WEIGHT, UnknownBackend, WeightError};
+pub use hash::{hash, hash_seeded, hash_u64, mix};
+pub use ring::{ConfigError, Replicas, Ring, RingConfig};
+pub use strategy::{
+    BoundedLoad, Jump, Maglev, Modulo, PowerOfTwo, Rendezvous, RoundRobin, Strategy,
+};
+pub use time::{ClockError, Duration, Instant};

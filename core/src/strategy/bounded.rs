@@ -1,0 +1,116 @@
+//! Consistent hashing with bounded loads (Mirrokni, Thorup & Zadimoghaddam,
+//! "Consistent Hashing with Bounded Loads", SODA 2018), as HAProxy's
+//! `hash-balance-factor` and Vimeo's deployment use it.
+
+use crate::fleet::{AddError, BackendId, LoadError, UnknownBackend};
+use crate::ring::{ConfigError, Ring, RingConfig};
+use crate::strategy::Strategy;
+
+/// A ring whose backends accept at most `ceil(c x (in_flight + 1) x w / W)`
+/// requests in flight (`c` the balance factor, `w` the backend's weight, `W` the
+/// total weight of backends that are up, `in_flight` the sum over all backends).
+/// A key goes to the first backend clockwise from its position that is up and
+/// under that capacity, so no backend carries more than `c` times its fair share.
+///
+/// The caller reports load with [`Strategy::start`] when a request begins on the
+/// picked backend and [`Strategy::finish`] when it ends; [`pick`](Strategy::pick)
+/// itself does not count. With no load reported it routes exactly as the ring.
+///
+/// Cost: as the ring while backends are under capacity; each overloaded backend
+/// passed costs one more ring step. Disruption: as the ring, plus keys spilling
+/// past overloaded backends (at most a `1/c` fraction can be displaced, per the
+/// paper). Because `c >= 1`, some up backend is always under capacity.
+#[derive(Debug, Clone)]
+pub struct BoundedLoad<const B: usize, const P: usize, const I: usize = 0> {
+    ring: Ring<B, P, I>,
+    /// The balance factor in thousandths (1250 for c = 1.25).
+    c_milli: u64,
+}
+
+impl<const B: usize, const P: usize, const I: usize> BoundedLoad<B, P, I> {
+    /// A ring with the given points per weight and balance factor `c >= 1`
+    /// (1.25 is the paper's and HAProxy's usual choice), kept to 1/1000.
+    ///
+    /// # Errors
+    /// [`ConfigError::BalanceFactor`] if `c` is below 1, above 1000 or not finite;
+    /// the ring's own [`ConfigError`]s.
+    pub fn new(config: RingConfig, c: f32) -> Result<Self, ConfigError> {
+        if !c.is_finite() || !(1.0..=1000.0).contains(&c) {
+            return Err(ConfigError::BalanceFactor);
+        }
+        let c_milli = libm::roundf(c * 1000.0) as u64;
+        Ok(Self {
+            ring: Ring::new(config)?,
+            c_milli,
+        })
+    }
+
+    /// The underlying ring.
+    #[must_use]
+    pub fn ring(&self) -> &Ring<B, P, I> {
+        &self.ring
+    }
+
+    /// The balance factor.
+    #[must_use]
+    pub fn balance_factor(&self) -> f32 {
+        self.c_milli as f32 / 1000.0
+    }
+
+    /// The current capacity of a backend of weight `w`.
+    #[must_use]
+    pub fn capacity(&self, weight: u32) -> u64 {
+        let fleet = self.ring.fleet();
+        let total_w = u128::from(fleet.up_weight());
+        if total_w == 0 {
+            return 0;
+        }
+        let in_flight = u128::from(fleet.total_load()) + 1;
+        let num = u128::from(self.c_milli) * in_flight * u128::from(weight);
+        let den = 1000 * total_w;
+        u64::try_from(num.div_ceil(den)).unwrap_or(u64::MAX)
+    }
+}
+
+impl<const B: usize, const P: usize, const I: usize> Strategy for BoundedLoad<B, P, I> {
+    fn name(&self) -> &'static str {
+        "bounded"
+    }
+    fn add(&mut self, id: BackendId, name: &[u8], weight: u32) -> Result<(), AddError> {
+        self.ring.add(id, name, weight)
+    }
+    fn remove(&mut self, id: BackendId) -> Result<(), UnknownBackend> {
+        self.ring.remove(id)
+    }
+    fn set_up(&mut self, id: BackendId, up: bool) -> Result<(), UnknownBackend> {
+        self.ring.set_up(id, up)
+    }
+    fn pick(&mut self, key_hash: u64) -> Option<BackendId> {
+        let fleet = self.ring.fleet();
+        let mut first_up = None;
+        for slot in self.ring.walk(key_hash) {
+            let Some(b) = fleet.get(slot) else { continue };
+            if !b.up {
+                continue;
+            }
+            first_up.get_or_insert(b.id);
+            if u64::from(b.load) < self.capacity(b.weight) {
+                return Some(b.id);
+            }
+        }
+        // Unreachable while c >= 1 (the capacities sum past the load); kept total.
+        first_up
+    }
+    fn start(&mut self, id: BackendId) -> Result<(), LoadError> {
+        self.ring.fleet_mut().start(id)
+    }
+    fn finish(&mut self, id: BackendId) -> Result<(), LoadError> {
+        self.ring.fleet_mut().finish(id)
+    }
+    fn backends(&self) -> &[crate::Backend] {
+        self.ring.backends()
+    }
+    fn is_keyed(&self) -> bool {
+        false
+    }
+}
