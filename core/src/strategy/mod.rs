@@ -2,7 +2,7 @@
 //!
 //! | strategy | pick cost | state per backend | keys moved when 1 of n backends is added / removed | weights | key-affine |
 //! | --- | --- | --- | --- | --- | --- |
-//! | [`Ring`](crate::Ring) | *O*(1) expected (prefix index) | `vnodes x w` points, 8 B each | exactly that backend's share, ~1/n | points x w | yes |
+//! | [`Ring`] | *O*(1) expected (prefix index) | `vnodes x w` points, 8 B each | exactly that backend's share, ~1/n | points x w | yes |
 //! | [`Maglev`] | *O*(1): one table read | `M` table entries, 2 B each | ~1/n plus a small documented excess | turns x w | yes |
 //! | [`Jump`] | *O*(ln n) | `w` buckets, 2 B each | exactly that backend's share | buckets x w | yes |
 //! | [`Rendezvous`] | *O*(n) | none | exactly that backend's share | logarithmic method | yes |
