@@ -89,9 +89,6 @@ impl<const B: usize, const S: usize> Jump<B, S> {
     #[must_use]
     pub fn lookup(&self, key_hash: u64) -> Option<BackendId> {
         let n = self.buckets.len() as u32;
-        if !self.fleet.as_slice().iter().any(|b| b.up) {
-            return None;
-        }
         let mut k = key_hash;
         let mut last = 0;
         for attempt in 0..MAX_ATTEMPTS {
