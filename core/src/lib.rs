@@ -80,3 +80,8 @@ pub use strategy::{
     BoundedLoad, Jump, Maglev, Modulo, PowerOfTwo, Rendezvous, RoundRobin, Strategy,
 };
 pub use time::{ClockError, Duration, Instant};
+
+/// The workspace README's examples, compiled and run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+pub struct ReadmeDoctests;
