@@ -16,7 +16,7 @@ fn main() {
     row(
         "ring point",
         Ring::<8, 512, 0>::bytes_per_point(),
-        "u32 position + u16 slot + padding",
+        "u32 position + u16 slot + u16 id",
     );
     row(
         "`Ring<8, 512, 0>` (8 backends x 64 points, no index)",

@@ -14,7 +14,7 @@
 //! # Storage and cost
 //!
 //! `Ring<B, P, I>` holds up to `B` backends and `P` points inline: 8 bytes per
-//! point (32-bit position, 16-bit backend slot, padding) plus 4 bytes per index
+//! point (32-bit position, 16-bit backend slot, 16-bit backend id) plus 4 bytes per index
 //! entry. The optional prefix index has `I` entries: entry `b` holds the first
 //! point at or after the start of the `b`-th of `I` equal arcs, so a lookup jumps
 //! straight to its arc and searches only the few points inside it. With `I` near
@@ -95,14 +95,20 @@ impl fmt::Display for ConfigError {
 
 impl core::error::Error for ConfigError {}
 
-/// One point on the circle: 8 bytes.
+/// One point on the circle: 8 bytes. The id rides in what would be padding, so
+/// a lookup never touches the fleet table.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct Point {
     pos: u32,
     slot: u16,
+    id: u16,
 }
 
-const EMPTY_POINT: Point = Point { pos: 0, slot: 0 };
+const EMPTY_POINT: Point = Point {
+    pos: 0,
+    slot: 0,
+    id: 0,
+};
 
 /// A consistent-hash ring of up to `B` backends and `P` points, with an `I`-entry
 /// prefix index (`I = 0`: none).
@@ -234,7 +240,7 @@ impl<const B: usize, const P: usize, const I: usize> Ring<B, P, I> {
             .get(..self.len)
             .unwrap_or(&[])
             .iter()
-            .filter_map(|p| Some((p.pos, self.fleet.get(usize::from(p.slot))?.id)))
+            .map(|p| (p.pos, BackendId(p.id)))
     }
 
     /// Adds a backend with `vnodes x weight` points, merged into the ring in place.
@@ -308,8 +314,7 @@ impl<const B: usize, const P: usize, const I: usize> Ring<B, P, I> {
     #[inline]
     pub fn lookup(&self, key_hash: u64) -> Option<BackendId> {
         let i = self.find(position(key_hash))?;
-        let p = self.points.get(i)?;
-        Some(self.fleet.get(usize::from(p.slot))?.id)
+        Some(BackendId(self.points.get(i)?.id))
     }
 
     /// The first backend clockwise from `key_hash` that is up, without rebuilding:
@@ -394,6 +399,7 @@ impl<const B: usize, const P: usize, const I: usize> Ring<B, P, I> {
     /// Generates points `first..first + k` of a backend and merges them in,
     /// `CHUNK` at a time, backwards from the end (no scratch beyond the chunk).
     fn insert_points(&mut self, slot: usize, name_hash: u64, first: usize, k: usize) {
+        let id = self.fleet.get(slot).map_or(0, |b| b.id.0);
         let mut buf = [EMPTY_POINT; CHUNK];
         let mut done = 0;
         while done < k {
@@ -403,6 +409,7 @@ impl<const B: usize, const P: usize, const I: usize> Ring<B, P, I> {
                 *p = Point {
                     pos: position(mix(name_hash, i)),
                     slot: slot as u16,
+                    id,
                 };
             }
             let chunk = &mut buf[..c];
@@ -724,8 +731,16 @@ mod tests {
         // Force equal positions by inserting points by hand through two backends
         // and check the comparator orders by name hash.
         let r = ring(&["a", "b"]);
-        let pa = Point { pos: 5, slot: 0 };
-        let pb = Point { pos: 5, slot: 1 };
+        let pa = Point {
+            pos: 5,
+            slot: 0,
+            id: 0,
+        };
+        let pb = Point {
+            pos: 5,
+            slot: 1,
+            id: 1,
+        };
         let expect = hash(b"a").cmp(&hash(b"b"));
         assert_eq!(R::cmp_points(&r.fleet, &pa, &pb), expect);
     }
