@@ -14,3 +14,5 @@ mod errors;
 mod behaviour;
 // Property tests: the ring against a naive model built from the contract.
 mod model;
+// host-sim: the specification's key assertions, determinism, charts.
+mod host_sim;

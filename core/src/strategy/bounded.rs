@@ -57,18 +57,35 @@ impl<const B: usize, const P: usize, const I: usize> BoundedLoad<B, P, I> {
         self.c_milli as f32 / 1000.0
     }
 
-    /// The current capacity of a backend of weight `w`.
+    /// The current capacity of a backend of weight `w`: at most this many
+    /// requests in flight. *O*(n).
     #[must_use]
     pub fn capacity(&self, weight: u32) -> u64 {
         let fleet = self.ring.fleet();
-        let total_w = u128::from(fleet.up_weight());
-        if total_w == 0 {
+        Capacity::new(self.c_milli, fleet.total_load(), fleet.up_weight()).of(weight)
+    }
+}
+
+/// `ceil(c x (in_flight + 1) x w / W_up)`, with the fleet-wide terms computed once.
+struct Capacity {
+    num: u128,
+    den: u128,
+}
+
+impl Capacity {
+    fn new(c_milli: u64, in_flight: u64, up_weight: u64) -> Self {
+        Self {
+            num: u128::from(c_milli) * (u128::from(in_flight) + 1),
+            den: 1000 * u128::from(up_weight),
+        }
+    }
+
+    fn of(&self, weight: u32) -> u64 {
+        if self.den == 0 {
             return 0;
         }
-        let in_flight = u128::from(fleet.total_load()) + 1;
-        let num = u128::from(self.c_milli) * in_flight * u128::from(weight);
-        let den = 1000 * total_w;
-        u64::try_from(num.div_ceil(den)).unwrap_or(u64::MAX)
+        let c = (self.num * u128::from(weight)).div_ceil(self.den);
+        u64::try_from(c).unwrap_or(u64::MAX)
     }
 }
 
@@ -87,6 +104,7 @@ impl<const B: usize, const P: usize, const I: usize> Strategy for BoundedLoad<B,
     }
     fn pick(&mut self, key_hash: u64) -> Option<BackendId> {
         let fleet = self.ring.fleet();
+        let cap = Capacity::new(self.c_milli, fleet.total_load(), fleet.up_weight());
         let mut first_up = None;
         for slot in self.ring.walk(key_hash) {
             let Some(b) = fleet.get(slot) else { continue };
@@ -94,7 +112,7 @@ impl<const B: usize, const P: usize, const I: usize> Strategy for BoundedLoad<B,
                 continue;
             }
             first_up.get_or_insert(b.id);
-            if u64::from(b.load) < self.capacity(b.weight) {
+            if u64::from(b.load) < cap.of(b.weight) {
                 return Some(b.id);
             }
         }
