@@ -113,3 +113,21 @@ fn errors_display_and_convert() {
     let e: &dyn std::error::Error = &ConfigError::ZeroVnodes;
     assert!(e.to_string().contains("vnodes"));
 }
+
+/// Every public type can cross threads (and sit in a `static` behind a mutex).
+#[test]
+fn public_types_are_send_and_sync() {
+    fn check<T: Send + Sync + Unpin>() {}
+    check::<Ring<8, 512, 64>>();
+    check::<Maglev<8, 251>>();
+    check::<Jump<8, 8>>();
+    check::<Rendezvous<8>>();
+    check::<BoundedLoad<8, 512, 0>>();
+    check::<PowerOfTwo<8>>();
+    check::<Modulo<8>>();
+    check::<RoundRobin<8>>();
+    check::<chring::TtlCache<u64, BackendId, 16, u16>>();
+    check::<chring::workload::KeyStream>();
+    check::<chring::Error>();
+    check::<chring::Replicas<'static, 8, 512, 64>>();
+}
