@@ -1,0 +1,379 @@
+#!/usr/bin/env python3
+"""Prints the README's benchmark tables from criterion's output.
+
+    cargo bench -p chring-benches          # writes target/criterion/
+    python3 scripts/bench-table.py         # prints Markdown on stdout
+
+Reads every `<group>/<impl>/<param>/new/{benchmark,estimates}.json` under the
+criterion directory (`$CARGO_TARGET_DIR/criterion`, else `target/criterion`),
+takes the median point estimate, divides it by the benchmark's throughput
+(4096 keys or operations per iteration) and prints one table per group
+(lookup u64, lookup str, build, cache), the memory table (from
+`cargo run --release -p chring-benches --example memory -- --json`, run by this
+script unless `--memory FILE` or `--no-memory` is given), and the issue's
+targets with the measured ratios. The header names the machine (lscpu's model
+name and CPU count), the toolchain and the command.
+
+Python 3 standard library only.
+"""
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+# Display order of the lookup and build rows.
+CHRING = [
+    "chring-ring",
+    "chring-ring-noindex",
+    "chring-maglev",
+    "chring-jump",
+    "chring-rendezvous",
+    "chring-bounded",
+    "chring-modulo",
+]
+BASELINES = [
+    "baseline-search",
+    "baseline-search-index",
+    "baseline-table",
+    "baseline-jump",
+]
+PEERS = [
+    "pingora-ketama",
+    "hashring",
+    "conhash",
+    "hash-rings",
+    "mpchash",
+    "maglev",
+    "jumphash",
+    "anchorhash",
+    "rendezvous_hash",
+]
+# Peers built like ketama: many hashed points per backend on a sorted circle.
+KETAMA_STYLE = ["pingora-ketama", "hashring", "conhash", "hash-rings"]
+
+# The chring impl each row is compared with (the `x` columns).
+COUNTERPART = {
+    "chring-ring-noindex": "chring-ring",
+    "baseline-search": "chring-ring-noindex",
+    "baseline-search-index": "chring-ring",
+    "baseline-table": "chring-maglev",
+    "baseline-jump": "chring-jump",
+    "pingora-ketama": "chring-ring",
+    "hashring": "chring-ring",
+    "conhash": "chring-ring",
+    "hash-rings": "chring-ring",
+    "mpchash": "chring-ring",
+    "maglev": "chring-maglev",
+    "jumphash": "chring-jump",
+    "anchorhash": "chring-jump",
+    "rendezvous_hash": "chring-rendezvous",
+}
+
+HOW = {
+    "chring-ring": "XXH3; prefix index (I = 512 at n = 5, 65,536 at 100 and 1000), 100 points / backend",
+    "chring-ring-noindex": "XXH3; binary search (I = 0), 100 points / backend",
+    "chring-maglev": "XXH3; one read of a 65,537-entry table",
+    "chring-jump": "XXH3; jump loop + bucket table",
+    "chring-rendezvous": "XXH3 per backend",
+    "chring-bounded": "XXH3; ring walk, no load",
+    "chring-modulo": "XXH3; `% n`",
+    "baseline-search": "XXH3; sorted `u32` array, binary search",
+    "baseline-search-index": "XXH3; sorted array + 2^16 index",
+    "baseline-table": "XXH3; 65,537-entry table read",
+    "baseline-jump": "XXH3; the paper's jump loop",
+    "pingora-ketama": "CRC-32; binary search, 160 points / backend (fixed)",
+    "hashring": "SipHash-2-4; binary search, 100 vnodes / backend",
+    "conhash": "MD5 into a `Vec`; `BTreeMap`, 100 replicas / backend",
+    "hash-rings": "SipHash-1-3; `BTreeMap`, 100 replicas / backend",
+    "mpchash": "XXH3 x 23 probes; skip list, 1 point / backend",
+    "maglev": "SipHash-1-3; `% M` table read, M = 65,537",
+    "jumphash": "SipHash-1-3; jump loop",
+    "anchorhash": "SipHash-1-3; AnchorHash (capacity n) + `HashMap`",
+    "rendezvous_hash": "SipHash-1-3 per backend; `Vec` + sort",
+}
+
+BUILD_NOTES = {
+    "chring-maglev": "one table rebuild per `add`",
+    "pingora-ketama": "no incremental add: add = rebuild with 101",
+    "maglev": "no incremental add: add = rebuild with 101",
+    "hashring": "add = one `batch_add` of 100 vnodes (one sort)",
+    "anchorhash": "capacity 101",
+    "baseline-search": "bulk: generate 10,000 points, sort once",
+    "baseline-search-index": "bulk, plus the 2^16 index",
+}
+
+NS = ["5", "100", "1000"]
+
+
+def criterion_dir(arg):
+    if arg:
+        return Path(arg)
+    target = os.environ.get("CARGO_TARGET_DIR")
+    return (Path(target) if target else ROOT / "target") / "criterion"
+
+
+def load(cdir):
+    """{(group, function, value): ns per element} from criterion's `new/` runs."""
+    out = {}
+    for bj in sorted(cdir.glob("**/new/benchmark.json")):
+        try:
+            meta = json.loads(bj.read_text())
+            est = json.loads((bj.parent / "estimates.json").read_text())
+        except (OSError, ValueError) as e:
+            print(f"warning: skipping {bj}: {e}", file=sys.stderr)
+            continue
+        elements = 1
+        thr = meta.get("throughput") or {}
+        for kind in ("Elements", "Bytes", "BytesDecimal"):
+            if kind in thr:
+                elements = thr[kind]
+        key = (meta["group_id"], meta.get("function_id") or "", meta.get("value_str") or "")
+        out[key] = est["median"]["point_estimate"] / elements
+    return out
+
+
+def cmd(args):
+    try:
+        return subprocess.run(args, capture_output=True, text=True, check=True).stdout
+    except (OSError, subprocess.CalledProcessError):
+        return ""
+
+
+def machine():
+    model, cpus = "unknown CPU", str(os.cpu_count() or "?")
+    for line in cmd(["lscpu"]).splitlines():
+        k, _, v = line.partition(":")
+        if k.strip() == "Model name":
+            model = v.strip()
+        elif k.strip() == "CPU(s)":
+            cpus = v.strip()
+    rustc = cmd(["rustc", "--version"]).strip() or "rustc ?"
+    return f"{model}, {cpus} CPUs (lscpu), {rustc}"
+
+
+def fmt_ns(ns):
+    if ns is None:
+        return "—"
+    if ns < 10:
+        return f"{ns:.2f}"
+    if ns < 100:
+        return f"{ns:.1f}"
+    return f"{ns:,.0f}"
+
+
+def fmt_us(ns):
+    if ns is None:
+        return "—"
+    us = ns / 1000
+    if us < 10:
+        return f"{us:.2f}"
+    if us < 100:
+        return f"{us:.1f}"
+    return f"{us:,.0f}"
+
+
+def ratio(a, b):
+    if a is None or b is None or b == 0:
+        return "—"
+    r = a / b
+    return f"{r:.2f}" if r < 10 else f"{r:,.0f}" if r >= 100 else f"{r:.1f}"
+
+
+def lookup_table(res, group, title):
+    impls = [i for i in CHRING + BASELINES + PEERS if any((group, i, n) in res for n in NS)]
+    if not impls:
+        return []
+    lines = [
+        f"### {title}",
+        "",
+        "ns per lookup (median over 4096 keys per iteration, key hashing included); "
+        "× = this row's time ÷ the time of the chring impl in the `vs` column "
+        "(above 1: chring is faster).",
+        "",
+        "| impl | hash; structure | vs | n = 5 | × | n = 100 | × | n = 1000 | × |",
+        "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for i in impls:
+        vs = COUNTERPART.get(i)
+        cells = []
+        for n in NS:
+            t = res.get((group, i, n))
+            cells.append(fmt_ns(t))
+            cells.append(ratio(t, res.get((group, vs, n))) if vs else "")
+        name = f"**{i}**" if i.startswith("chring") else i
+        lines.append(f"| {name} | {HOW.get(i, '')} | {vs or ''} | " + " | ".join(cells) + " |")
+    return lines + [""]
+
+
+def build_table(res):
+    impls = [i for i in BASELINES + CHRING + PEERS if ("build", i, "100") in res]
+    if not impls:
+        return []
+    lines = [
+        "### Build, n = 100 backends",
+        "",
+        "µs (median); `add` adds a 101st backend to a built structure of 100 (the copy "
+        "it starts from is made outside the timing); × = this row ÷ the chring impl in `vs`.",
+        "",
+        "| impl | vs | build 100 | × | add one to 100 | × | add ÷ build | note |",
+        "| --- | --- | ---: | ---: | ---: | ---: | ---: | --- |",
+    ]
+    for i in impls:
+        vs = COUNTERPART.get(i)
+        b = res.get(("build", i, "100"))
+        a = res.get(("build", i, "add-to-100"))
+        rb = ratio(b, res.get(("build", vs, "100"))) if vs else ""
+        ra = ratio(a, res.get(("build", vs, "add-to-100"))) if vs else ""
+        name = f"**{i}**" if i.startswith("chring") else i
+        lines.append(
+            f"| {name} | {vs or ''} | {fmt_us(b)} | {rb} | {fmt_us(a)} | {ra} | "
+            f"{ratio(a, b)} | {BUILD_NOTES.get(i, '')} |"
+        )
+    lines.append("")
+    lines.append("jumphash has no state to build (the bucket count is a lookup argument).")
+    return lines + [""]
+
+
+def cache_table(res):
+    ops = [("get-hit", "get, hit"), ("get-miss", "get, miss"), ("insert-evict", "insert a new key, evicting the LRU entry")]
+    if not any(("cache", o, c) in res for o, _ in ops for c in ("1024", "65536")):
+        return []
+    lines = [
+        "### TtlCache<u64, u16, N, Ix>",
+        "",
+        "ns per operation (median over 4096 operations per iteration); `Ix = u16` at "
+        "N = 1024, `u32` at N = 65536.",
+        "",
+        "| operation | N = 1024 | N = 65536 |",
+        "| --- | ---: | ---: |",
+    ]
+    for o, what in ops:
+        lines.append(
+            f"| {what} | {fmt_ns(res.get(('cache', o, '1024')))} | "
+            f"{fmt_ns(res.get(('cache', o, '65536')))} |"
+        )
+    return lines + [""]
+
+
+def memory_rows(args):
+    if args.no_memory:
+        return None
+    if args.memory:
+        return json.loads(Path(args.memory).read_text())
+    out = subprocess.run(
+        ["cargo", "run", "--release", "-q", "-p", "chring-benches", "--example", "memory", "--", "--json"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    )
+    if out.returncode != 0:
+        print(f"warning: memory example failed:\n{out.stderr}", file=sys.stderr)
+        return None
+    return json.loads(out.stdout)
+
+
+def memory_table(rows):
+    if not rows:
+        return []
+    by = {r["id"]: r for r in rows}
+    lines = [
+        "### Memory, n = 100 backends",
+        "",
+        "Bytes. chring's structures are sized exactly for 100 backends and own no heap "
+        "(`size_of` is all); peers: `size_of` + heap bytes live after the build, measured "
+        "with a counting global allocator. × = total ÷ the chring impl in `vs`.",
+        "",
+        "| impl | structure | vs | total | × | of which heap | peak heap during build | allocations |",
+        "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for r in rows:
+        i = r["id"]
+        total = r["size_of"] + r["heap"]
+        vs = COUNTERPART.get(i)
+        x = ""
+        if vs and vs in by:
+            x = ratio(total, by[vs]["size_of"] + by[vs]["heap"])
+        name = f"**{i}**" if i.startswith("chring") else i
+        lines.append(
+            f"| {name} | {r['what']} | {vs or ''} | {total:,} | {x} | {r['heap']:,} | "
+            f"{r['peak']:,} | {r['allocs']:,} |"
+        )
+    return lines + [""]
+
+
+def targets(res):
+    lines = ["### Targets (issue 5)", "", "| target | measured | verdict |", "| --- | --- | --- |"]
+
+    def row(what, measured, ok, miss=""):
+        verdict = "met" if ok else f"**missed** {miss}".rstrip()
+        lines.append(f"| {what} | {measured} | {verdict} |")
+
+    for group, label in (("lookup", "u64"), ("lookup_str", "str")):
+        ring = res.get((group, "chring-ring", "100"))
+        peers = [(res[(group, p, "100")], p) for p in KETAMA_STYLE if (group, p, "100") in res]
+        if ring and peers:
+            best, who = min(peers)
+            x = best / ring
+            row(
+                f"ring lookup at n = 100 ≥ 5× faster than the fastest ketama-style peer ({label} keys)",
+                f"{fmt_ns(ring)} ns vs {who} {fmt_ns(best)} ns: {x:.1f}×",
+                x >= 5,
+                f"({x:.1f}× of 5×)",
+            )
+    for impl, base, limit, what in (
+        ("chring-maglev", "baseline-table", 1.3, "Maglev within 1.3× of hash + one table read"),
+        ("chring-jump", "baseline-jump", 1.2, "jump within 1.2× of a plain jump loop"),
+    ):
+        for group, label in (("lookup", "u64"), ("lookup_str", "str")):
+            parts, worst = [], 0.0
+            for n in NS:
+                a, b = res.get((group, impl, n)), res.get((group, base, n))
+                if a and b:
+                    parts.append(f"n={n}: {a / b:.2f}×")
+                    worst = max(worst, a / b)
+            if parts:
+                row(f"{what} ({label} keys)", ", ".join(parts), worst <= limit, f"(worst {worst:.2f}×)")
+    for impl in ("chring-ring", "chring-ring-noindex"):
+        b = res.get(("build", impl, "100"))
+        a = res.get(("build", impl, "add-to-100"))
+        if b:
+            row(f"`{impl}`: build 100 × 100 points < 1 ms", f"{fmt_us(b)} µs", b < 1e6, f"({b / 1e6:.1f}× the budget)")
+        if a and b:
+            row(f"`{impl}`: add one backend cheaper than rebuilding", f"{fmt_us(a)} µs vs {fmt_us(b)} µs ({b / a:.0f}× cheaper)", a < b)
+    return lines + [""]
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--criterion", help="criterion output directory (default: $CARGO_TARGET_DIR/criterion or target/criterion)")
+    p.add_argument("--memory", help="JSON from `--example memory -- --json` (default: run the example)")
+    p.add_argument("--no-memory", action="store_true", help="leave out the memory table")
+    p.add_argument("--command", default="cargo bench -p chring-benches", help="the command line to print")
+    args = p.parse_args()
+
+    cdir = criterion_dir(args.criterion)
+    res = load(cdir)
+    if not res:
+        sys.exit(f"no criterion results under {cdir}: run `cargo bench -p chring-benches` first")
+
+    out = [
+        f"Machine: {machine()}. Command: `{args.command}`, then `python3 scripts/bench-table.py`. "
+        "Medians from criterion.",
+        "",
+    ]
+    out += lookup_table(res, "lookup", "Lookup, u64 keys")
+    out += lookup_table(res, "lookup_str", "Lookup, 16-byte string keys (`customer-0012345`)")
+    out += build_table(res)
+    out += cache_table(res)
+    out += memory_table(memory_rows(args))
+    out += targets(res)
+    print("\n".join(out).rstrip())
+
+
+if __name__ == "__main__":
+    main()

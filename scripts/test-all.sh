@@ -1,0 +1,444 @@
+#!/usr/bin/env bash
+# shellcheck disable=SC2317 # steps are called indirectly, as "step_$name"
+# The one test command of this project: `bash scripts/test-all.sh`.
+#
+# Runs every check CI runs, in order, stopping at the first failure. On a fresh
+# Debian machine where it runs as root it installs what it needs (apt); anywhere
+# else it prints the command to run and fails: it never skips a step silently.
+#
+#   bash scripts/test-all.sh            # all steps
+#   bash scripts/test-all.sh nostd doc  # only these steps, in the given order
+#   bash scripts/test-all.sh --help     # list the steps
+#
+# Environment: CARGO_TARGET_DIR is honoured; NOSTD_TARGETS overrides the list
+# of bare-metal targets; CI=true turns incremental compilation off;
+# FIRMWARE_BLESS=1 rewrites firmware/expected/*.out from this run's decoded
+# logs; FIRMWARE_TIMEOUT (seconds, default 300) bounds each QEMU run.
+#
+# Adding a step: write `step_<name>`, add `<name>` to STEPS and a line to
+# describe_step. Nothing else.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+# shellcheck source-path=SCRIPTDIR
+. "$ROOT/scripts/lib/common.sh"
+# shellcheck source-path=SCRIPTDIR
+. "$ROOT/scripts/lib/rust-src.sh"
+
+# Steps run by default, in this order.
+STEPS="fmt clippy test doc nostd firmware"
+
+describe_step() {
+    case $1 in
+    fmt) echo "formatting: cargo fmt --all -- --check" ;;
+    clippy) echo "lints: cargo clippy (workspace, all targets; chring with defmt), warnings denied" ;;
+    test) echo "tests: cargo test --workspace, then chring with defmt" ;;
+    doc) echo "docs: cargo doc -p chring with warnings denied" ;;
+    nostd) echo "no_std: chring built for ${NOSTD_TARGETS} (core only, no alloc)" ;;
+    firmware) echo "firmware: host tests, then the Cortex-M4F build run under QEMU, its defmt log diffed against firmware/expected (FIRMWARE_BLESS=1 rewrites it)" ;;
+    *) return 1 ;;
+    esac
+}
+
+# The library must build with `core` alone on these. thumbv6m has no
+# compare-and-swap atomics, so it catches accidental atomics; riscv32imac
+# keeps us honest about non-ARM targets.
+NOSTD_TARGETS="${NOSTD_TARGETS:-thumbv6m-none-eabi thumbv7em-none-eabihf riscv32imac-unknown-none-elf}"
+
+# ---------------------------------------------------------------- environment
+
+[ -t 1 ] || export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
+if [ "${CI:-}" = true ]; then
+    export CARGO_INCREMENTAL=0
+fi
+
+# Where cargo puts things (honours CARGO_TARGET_DIR and .cargo/config.toml).
+target_dir() {
+    if [ -n "${CARGO_TARGET_DIR:-}" ]; then
+        printf '%s\n' "$CARGO_TARGET_DIR"
+        return
+    fi
+    local d
+    d="$(cargo metadata --no-deps --format-version 1 2>/dev/null |
+        sed -n 's/.*"target_directory":"\([^"]*\)".*/\1/p')" || d=''
+    printf '%s\n' "${d:-$ROOT/target}"
+}
+
+# need_cargo_tool SUBCOMMAND COMPONENT: fail with the install command when a
+# rustup component (rustfmt, clippy) is missing.
+need_cargo_tool() {
+    if ! cargo "$1" --version >/dev/null 2>&1; then
+        error "\`cargo $1\` is not available. Install it with:"
+        echo "  rustup component add $2" >&2
+        return 1
+    fi
+}
+
+# ---------------------------------------------------------------------- steps
+
+step_fmt() {
+    need_cargo_tool fmt rustfmt
+    # rustfmt's own colour choice ignores CARGO_TERM_COLOR and whether the
+    # output is a terminal (it coloured the diff in CI logs): pass it on.
+    set -- cargo fmt --all -- --check
+    case ${CARGO_TERM_COLOR:-} in
+    never | always) set -- "$@" --color "$CARGO_TERM_COLOR" ;;
+    esac
+    run "$@"
+}
+
+step_clippy() {
+    need_cargo_tool clippy clippy
+    run cargo clippy --workspace --all-targets -- -D warnings
+    run cargo clippy -p chring --features defmt -- -D warnings
+}
+
+# host-sim's PNG chart test needs a TrueType font; without one it prints
+# SKIPPED (never passes silently), so install Debian's DejaVu when we can.
+ensure_chart_font() {
+    local f
+    for f in /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf "${HOST_SIM_FONT:-}"; do
+        [ -n "$f" ] && [ -f "$f" ] && return 0
+    done
+    if is_root && have apt-get; then
+        apt_install fonts-dejavu-core
+    else
+        warn "no TrueType font: host-sim's PNG chart test will be SKIPPED. Install one with:"
+        echo "  sudo apt-get install -y fonts-dejavu-core   # or set HOST_SIM_FONT=/path/to/font.ttf" >&2
+    fi
+}
+
+step_test() {
+    local log
+    log="$(log_dir)/cargo-test.log"
+    : >"$log"
+    ensure_chart_font
+    # Output goes to the terminal/CI log unchanged (CI reads cargo test's
+    # closing lines); the copy in $log only feeds the tally at the end.
+    run cargo test --workspace 2>&1 | tee -a "$log"
+    run cargo test -p chring --features defmt 2>&1 | tee -a "$log"
+    TEST_TALLY="$(awk '
+        /^test result:/ {
+            for (i = 1; i <= NF; i++) {
+                if ($(i + 1) ~ /^passed/) p += $i
+                if ($(i + 1) ~ /^failed/) f += $i
+                if ($(i + 1) ~ /^ignored/) g += $i
+            }
+            n++
+        }
+        END { printf "%d passed, %d failed, %d ignored (%d test binaries/doctest runs)", p, f, g, n }
+    ' "$log")"
+    info "tests: $TEST_TALLY"
+}
+
+step_doc() {
+    run env RUSTDOCFLAGS="${RUSTDOCFLAGS:+$RUSTDOCFLAGS }-D warnings" cargo doc -p chring --no-deps
+}
+
+step_nostd() {
+    # Builds for bare-metal targets get their own target dir: `-Z build-std`
+    # needs RUSTC_BOOTSTRAP=1, which some build scripts watch
+    # (rerun-if-env-changed), and may use another rustc (BUILD_STD_RUSTC), so
+    # sharing the host's dir would rebuild host crates back and forth.
+    local dir="$TARGET_DIR/nostd"
+    local prebuilt='' from_src='' t
+    for t in $NOSTD_TARGETS; do
+        if target_std_installed "$t"; then
+            prebuilt="$prebuilt $t"
+        else
+            from_src="$from_src $t"
+        fi
+    done
+    [ -z "$prebuilt" ] || info "prebuilt std installed for:$prebuilt"
+    if [ -n "$from_src" ]; then
+        info "building core from source (-Z build-std=core) for:$from_src"
+        # shellcheck disable=SC2086 # word splitting intended
+        ensure_build_std $from_src
+    fi
+
+    local features start
+    for t in $NOSTD_TARGETS; do
+        for features in '' defmt; do
+            start=$SECONDS
+            set -- cargo build -p chring --lib --no-default-features \
+                ${features:+--features "$features"} --target "$t" --target-dir "$dir"
+            case " $from_src " in
+            *" $t "*)
+                # Only `core`, not `alloc`: proof that chring allocates nothing.
+                run env ${BUILD_STD_RUSTC:+RUSTC="$BUILD_STD_RUSTC"} RUSTC_BOOTSTRAP=1 \
+                    "$@" -Z build-std=core || {
+                    nostd_build_failed "$t"
+                    return 1
+                }
+                ;;
+            *) run "$@" ;;
+            esac
+            info "$t${features:+ +$features}: $(fmt_duration $((SECONDS - start)))"
+        done
+    done
+}
+
+nostd_build_failed() {
+    local rustc="${BUILD_STD_RUSTC:-${RUSTC:-rustc}}"
+    error "chring does not build for $1 with \`core\` alone (see the errors above)."
+    echo "       \"can't find crate\" for alloc or std: something needs an allocator or std." >&2
+    echo "       Errors inside \`core\` itself: its source, $("$rustc" --print sysroot)/lib/rustlib/src/rust," >&2
+    echo "       does not match the compiler, $("$rustc" -V)." >&2
+}
+
+# Firmware (firmware/: its own workspace and lockfile). The `balancer` binary
+# runs on the QEMU board mps2-an386 (Cortex-M4F); its defmt log, decoded by
+# defmt-print, must match firmware/expected/balancer.out (FIRMWARE_BLESS=1
+# rewrites that file from this run instead). Its build has its own target dir,
+# firmware/target, whatever CARGO_TARGET_DIR says.
+FIRMWARE_TARGET=thumbv7em-none-eabihf
+FIRMWARE_BINS="balancer"
+FIRMWARE_FLASH_BUDGET=$((64 * 1024))
+FIRMWARE_RAM_BUDGET=$((32 * 1024))
+
+step_firmware() {
+    local fw="$ROOT/firmware" tdir="$ROOT/firmware/target" host log t bin elf out
+    local bless="${FIRMWARE_BLESS:-0}"
+    host="$(rustc -vV | sed -n 's/^host: //p')"
+    log="$(log_dir)"
+
+    # Tools: QEMU from apt, defmt-print from crates.io (compiles for minutes:
+    # only when missing).
+    if ! have qemu-system-arm; then
+        if is_root && have apt-get; then
+            info "installing qemu-system-arm with apt-get"
+            apt_install qemu-system-arm || return 1
+        else
+            error "qemu-system-arm is missing. Install it with:"
+            echo "  sudo apt-get update && sudo apt-get install -y qemu-system-arm" >&2
+            return 1
+        fi
+    fi
+    info "$(qemu-system-arm --version | head -n 1)"
+    # defmt 1.x frames need defmt-print 1.x.
+    local v=''
+    ! have defmt-print || v="$(defmt-print -V 2>/dev/null)" || v=''
+    if [ "${v#defmt-print 1.}" = "$v" ]; then
+        info "installing defmt-print 1.x (cargo install; several minutes)"
+        t=$SECONDS
+        run_logged "$log/defmt-print-install.log" \
+            cargo install defmt-print --version '^1' --locked --force || return 1
+        info "defmt-print installed in $(fmt_duration $((SECONDS - t)))"
+        have defmt-print || {
+            error "defmt-print installed but not on PATH: add \$CARGO_HOME/bin (~/.cargo/bin) to PATH"
+            return 1
+        }
+        v="$(defmt-print -V)"
+    fi
+    info "${v%%$'\n'*}"
+
+    # How to get `core` for the target: prebuilt (rustup target add) or built
+    # from source with -Z build-std, exactly as the nostd step does.
+    local build_env=(env)
+    if target_std_installed "$FIRMWARE_TARGET"; then
+        info "prebuilt std installed for $FIRMWARE_TARGET"
+    else
+        ensure_build_std "$FIRMWARE_TARGET" || return 1
+        # RUSTC_BOOTSTRAP=1 makes cargo read the [unstable] build-std table of
+        # firmware/.cargo/config.toml.
+        build_env=(env ${BUILD_STD_RUSTC:+RUSTC="$BUILD_STD_RUSTC"} RUSTC_BOOTSTRAP=1)
+        # Linking needs rust-lld, which Debian's rustc does not ship: use the
+        # default toolchain's (rustc looks the linker up on PATH).
+        if [ -n "$BUILD_STD_RUSTC" ]; then
+            local lld_dir
+            lld_dir="$(rust_sysroot)/lib/rustlib/$host/bin"
+            if [ ! -x "$lld_dir/rust-lld" ]; then
+                error "no rust-lld in $lld_dir to link the firmware with $BUILD_STD_RUSTC"
+                return 1
+            fi
+            build_env+=(PATH="$lld_dir:$PATH")
+        fi
+    fi
+
+    (
+        cd "$fw"
+        firmware_host_checks() {
+            t=$SECONDS
+            run cargo fmt -- --check || return 1
+            # The logic (lib) with embedded-hal-mock on the host; it also compares
+            # its report with expected/balancer.out.
+            run cargo test --target "$host" --target-dir "$tdir" || return 1
+            run cargo clippy --target "$host" --target-dir "$tdir" --lib --tests -- -D warnings ||
+                return 1
+            info "host tests and lints: $(fmt_duration $((SECONDS - t)))"
+        }
+        # Blessing rewrites the expected output first; the host tests then
+        # check the host's report against it.
+        if [ "$bless" != 1 ]; then
+            firmware_host_checks || return 1
+        fi
+
+        t=$SECONDS
+        # Its warnings (cargo replays them from cache) fail the step: clippy
+        # may not be able to check the binary here (below).
+        if ! run "${build_env[@]}" cargo build --release --bins --target-dir "$tdir" 2>&1 |
+            tee "$log/firmware-build.log"; then
+            return 1
+        fi
+        # shellcheck disable=SC2016 # the backquotes are cargo's, not a command
+        if grep -q '^warning: `chring-firmware`' "$log/firmware-build.log"; then
+            error "the firmware builds with warnings (above)"
+            return 1
+        fi
+        info "firmware build: $(fmt_duration $((SECONDS - t)))"
+        if [ -z "$BUILD_STD_RUSTC" ]; then
+            run "${build_env[@]}" cargo clippy --release --bins --target-dir "$tdir" -- -D warnings ||
+                return 1
+        else
+            warn "no clippy for $FIRMWARE_TARGET here: clippy is rustc $(rustc_minor) but core must be" \
+                "built by $("$BUILD_STD_RUSTC" -V | cut -d' ' -f1-2) (Debian's library source); the" \
+                "firmware's lib and tests were linted for $host above"
+        fi
+
+        for bin in $FIRMWARE_BINS; do
+            elf="$tdir/$FIRMWARE_TARGET/release/$bin"
+            out="$log/firmware-$bin.out"
+            t=$SECONDS
+            printf '+ %s\n' "./qemu-run.sh $elf > $out"
+            if ! FIRMWARE_TIMEOUT="${FIRMWARE_TIMEOUT:-300}" ./qemu-run.sh "$elf" >"$out"; then
+                cat "$out"
+                error "$bin failed under QEMU (exit status above; decoded log: $out)"
+                return 1
+            fi
+            cat "$out"
+            info "$bin ran under QEMU in $(fmt_duration $((SECONDS - t)))"
+            # `footprint` lines depend on the compiler (code size, stack use):
+            # reported, budget-checked, but not compared.
+            if [ "$bless" = 1 ]; then
+                grep -v '^[A-Z]* *footprint' "$out" >"expected/$bin.out"
+                info "blessed firmware/expected/$bin.out"
+            elif ! diff -u "expected/$bin.out" <(grep -v '^[A-Z]* *footprint' "$out"); then
+                error "the decoded log of $bin differs from firmware/expected/$bin.out (diff above)."
+                echo "       If the change is intended: FIRMWARE_BLESS=1 bash scripts/test-all.sh firmware" >&2
+                return 1
+            fi
+            firmware_footprint "$elf" "$out" || return 1
+        done
+
+        if [ "$bless" = 1 ]; then
+            firmware_host_checks || return 1
+        fi
+    )
+}
+
+# firmware_footprint ELF LOG: flash and static RAM from the section sizes of ELF
+# (llvm-size or GNU size: both read ARM ELF), plus the peak stack the firmware
+# measured (its `footprint: RAM` line in LOG), against the budgets.
+firmware_footprint() {
+    local elf=$1 log=$2 sizes flash ram stack size_tool
+    for size_tool in llvm-size size; do
+        if have "$size_tool" && sizes="$("$size_tool" -A -d "$elf" 2>/dev/null)"; then
+            break
+        fi
+        sizes=''
+    done
+    if [ -z "$sizes" ]; then
+        error "cannot read section sizes of $elf: install binutils (\`size\`) or llvm (\`llvm-size\`)"
+        return 1
+    fi
+    # Flash: what is loaded there (vectors, code, constants, .data's image);
+    # static RAM: .data, .bss, .uninit.
+    read -r flash ram < <(printf '%s\n' "$sizes" | awk '
+        $1 == ".vector_table" || $1 == ".text" || $1 == ".rodata" || $1 == ".gnu.sgstubs" { f += $2 }
+        $1 == ".data" { f += $2; r += $2 }
+        $1 == ".bss" || $1 == ".uninit" { r += $2 }
+        END { print f + 0, r + 0 }')
+    stack="$(sed -n 's/.*footprint: RAM.*peak stack \([0-9][0-9]*\) B.*/\1/p' "$log")"
+    if [ -z "$stack" ]; then
+        error "no peak stack figure (\`footprint: RAM ... peak stack N B\`) in $log"
+        return 1
+    fi
+    info "footprint of ${elf##*/} ($size_tool -A, and the firmware's stack paint):"
+    printf '%s\n' "$sizes" | awk '$1 ~ /^\.(vector_table|text|rodata|data|bss|uninit|gnu\.sgstubs)$/ {
+        printf "      %-14s %7d B at 0x%08x\n", $1, $2, $3 }'
+    info "flash $flash B of $FIRMWARE_FLASH_BUDGET; RAM $((ram + stack)) B of $FIRMWARE_RAM_BUDGET" \
+        "(static $ram B + peak stack $stack B)"
+    if [ "$flash" -gt "$FIRMWARE_FLASH_BUDGET" ] || [ $((ram + stack)) -gt "$FIRMWARE_RAM_BUDGET" ]; then
+        error "${elf##*/} is over budget"
+        return 1
+    fi
+}
+
+# ----------------------------------------------------------------------- main
+
+usage() {
+    echo "usage: bash scripts/test-all.sh [STEP...]"
+    echo
+    echo "Runs these steps in order (all of them when no STEP is given):"
+    local s
+    for s in $STEPS; do
+        printf '  %-8s %s\n' "$s" "$(describe_step "$s")"
+    done
+}
+
+CURRENT_STEP=''
+TOTAL_START=$SECONDS
+TIMINGS=''
+TEST_TALLY=''
+
+on_exit() {
+    local rc=$?
+    if [ "$rc" -ne 0 ] && [ -n "$CURRENT_STEP" ]; then
+        echo >&2
+        error "step '$CURRENT_STEP' FAILED (exit status $rc) after $(fmt_duration $((SECONDS - STEP_START)));" \
+            "total $(fmt_duration $((SECONDS - TOTAL_START)))."
+        [ -z "$TIMINGS" ] || echo "       passed before it:${TIMINGS%,}" >&2
+    fi
+}
+
+main() {
+    local selected='' s
+    for s in "$@"; do
+        case $s in
+        -h | --help | help)
+            usage
+            return 0
+            ;;
+        -*)
+            error "unknown option: $s"
+            usage >&2
+            return 2
+            ;;
+        *)
+            if ! describe_step "$s" >/dev/null; then
+                error "unknown step: $s"
+                usage >&2
+                return 2
+            fi
+            selected="$selected $s"
+            ;;
+        esac
+    done
+    [ -n "$selected" ] || selected=" $STEPS"
+
+    TARGET_DIR="$(target_dir)"
+    trap on_exit EXIT
+    local n=0 total i=0
+    for s in $selected; do n=$((n + 1)); done
+    total=$n
+    for s in $selected; do
+        i=$((i + 1))
+        CURRENT_STEP=$s
+        STEP_START=$SECONDS
+        header "step $i/$total: $s — $(describe_step "$s")"
+        "step_$s"
+        local took=$((SECONDS - STEP_START))
+        ok "<== $s ok ($(fmt_duration "$took"))"
+        TIMINGS="$TIMINGS $s $(fmt_duration "$took"),"
+    done
+    CURRENT_STEP=''
+    echo
+    [ -z "$TEST_TALLY" ] || echo "tests: $TEST_TALLY"
+    ok "==> all $total step(s) passed in $(fmt_duration $((SECONDS - TOTAL_START))):${TIMINGS%,}"
+}
+
+# `exit` on the same line: bash reads a script as it runs it, so without it an
+# edit to this file during a run (e.g. a `git pull` in another terminal) would
+# make bash read garbage once main returns.
+main "$@"; exit
