@@ -413,7 +413,17 @@ impl<const B: usize, const P: usize, const I: usize> Ring<B, P, I> {
                 };
             }
             let chunk = &mut buf[..c];
-            chunk.sort_unstable_by(|a, b| Self::cmp_points(&self.fleet, a, b));
+            // Insertion sort: at most 64 points, and a few hundred bytes of code
+            // where `sort_unstable_by` costs ~11 KiB of flash per ring type.
+            for i in 1..chunk.len() {
+                let mut j = i;
+                while j > 0
+                    && Self::cmp_points(&self.fleet, &chunk[j - 1], &chunk[j]) == Ordering::Greater
+                {
+                    chunk.swap(j - 1, j);
+                    j -= 1;
+                }
+            }
             self.merge_back(chunk);
             done += c;
         }

@@ -100,6 +100,38 @@ pub trait Strategy {
     }
 }
 
+/// A borrowed strategy is a strategy: a balancer can hold `&mut Ring<..>` built
+/// in place, instead of moving a large value.
+impl<S: Strategy + ?Sized> Strategy for &mut S {
+    fn name(&self) -> &'static str {
+        (**self).name()
+    }
+    fn add(&mut self, id: BackendId, name: &[u8], weight: u32) -> Result<(), AddError> {
+        (**self).add(id, name, weight)
+    }
+    fn remove(&mut self, id: BackendId) -> Result<(), UnknownBackend> {
+        (**self).remove(id)
+    }
+    fn set_up(&mut self, id: BackendId, up: bool) -> Result<(), UnknownBackend> {
+        (**self).set_up(id, up)
+    }
+    fn pick(&mut self, key_hash: u64) -> Option<BackendId> {
+        (**self).pick(key_hash)
+    }
+    fn start(&mut self, id: BackendId) -> Result<(), LoadError> {
+        (**self).start(id)
+    }
+    fn finish(&mut self, id: BackendId) -> Result<(), LoadError> {
+        (**self).finish(id)
+    }
+    fn backends(&self) -> &[Backend] {
+        (**self).backends()
+    }
+    fn is_keyed(&self) -> bool {
+        (**self).is_keyed()
+    }
+}
+
 /// Implements the fleet-backed methods (`set_up`, `start`, `finish`, `backends`)
 /// for a strategy with a `fleet: Fleet<B>` field.
 macro_rules! fleet_methods {
