@@ -27,16 +27,19 @@ cd "$ROOT"
 . "$ROOT/scripts/lib/rust-src.sh"
 
 # Steps run by default, in this order.
-STEPS="fmt clippy test doc nostd firmware"
+STEPS="fmt clippy test compat_twemproxy compat_http doc nostd firmware hil"
 
 describe_step() {
     case $1 in
     fmt) echo "formatting: cargo fmt --all -- --check" ;;
     clippy) echo "lints: cargo clippy (workspace, all targets; chring with defmt), warnings denied" ;;
     test) echo "tests: cargo test --workspace, then chring with defmt" ;;
+    compat_twemproxy) echo "twemproxy: chring's ketama against the real nutcracker with memcached backends (installs them with apt as root)" ;;
+    compat_http) echo "nginx + HAProxy: chring's nginx (hash, hash consistent) and HAProxy 2.6 (hash-type consistent) modes against the real daemons (installs nginx-light and haproxy with apt as root)" ;;
     doc) echo "docs: cargo doc -p chring with warnings denied" ;;
     nostd) echo "no_std: chring built for ${NOSTD_TARGETS} (core only, no alloc)" ;;
     firmware) echo "firmware: host tests, then the Cortex-M4F build run under QEMU, its defmt log diffed against firmware/expected (FIRMWARE_BLESS=1 rewrites it)" ;;
+    hil) echo "hardware in the loop: the hil firmware under QEMU driven over its UART by host-sim hil (scenario B, 30,000 ROUTEs), every reply checked" ;;
     *) return 1 ;;
     esac
 }
@@ -132,6 +135,54 @@ step_test() {
     info "tests: $TEST_TALLY"
 }
 
+# twemproxy (issue 6): nutcracker and memcached from Debian, then the ignored
+# daemon test, which compares every key's backend with chring's. Without root
+# or apt it says SKIPPED with the command to run, and passes nothing silently.
+step_compat_twemproxy() {
+    local missing='' p
+    for p in nutcracker memcached; do
+        have "$p" || [ -x "/usr/sbin/$p" ] || [ -x "/usr/bin/$p" ] || missing="$missing $p"
+    done
+    if [ -n "$missing" ]; then
+        if is_root && have apt-get; then
+            info "installing$missing with apt-get"
+            # shellcheck disable=SC2086 # word splitting intended
+            apt_install $missing || return 1
+        else
+            warn "SKIPPED the twemproxy daemon test: missing$missing. Install with:"
+            echo "  sudo apt-get update && sudo apt-get install -y$missing" >&2
+            return 0
+        fi
+    fi
+    run env CHRING_DAEMON_TESTS=1 cargo test -p chring-tests --test integration \
+        compat_twemproxy -- --include-ignored --nocapture
+}
+
+# nginx and HAProxy (issue 6): nginx-light (its upstream hash module is built
+# in) and haproxy (2.6 in Debian 12) from Debian, then the ignored daemon tests,
+# which send 10,000 keys per case through each daemon and compare every key's
+# backend with chring's. Without root or apt it says SKIPPED with the command
+# to run, and passes nothing silently.
+step_compat_http() {
+    local missing='' b
+    for b in nginx:nginx-light haproxy:haproxy; do
+        have "${b%%:*}" || [ -x "/usr/sbin/${b%%:*}" ] || missing="$missing ${b#*:}"
+    done
+    if [ -n "$missing" ]; then
+        if is_root && have apt-get; then
+            info "installing$missing with apt-get"
+            # shellcheck disable=SC2086 # word splitting intended
+            apt_install $missing || return 1
+        else
+            warn "SKIPPED the nginx and HAProxy daemon tests: missing$missing. Install with:"
+            echo "  sudo apt-get update && sudo apt-get install -y$missing" >&2
+            return 0
+        fi
+    fi
+    run env CHRING_DAEMON_TESTS=1 cargo test -p chring-tests --test integration -- \
+        --include-ignored --nocapture compat_nginx compat_haproxy
+}
+
 step_doc() {
     run env RUSTDOCFLAGS="${RUSTDOCFLAGS:+$RUSTDOCFLAGS }-D warnings" cargo doc -p chring --no-deps
 }
@@ -197,9 +248,13 @@ FIRMWARE_BINS="balancer"
 FIRMWARE_FLASH_BUDGET=$((64 * 1024))
 FIRMWARE_RAM_BUDGET=$((32 * 1024))
 
-step_firmware() {
-    local fw="$ROOT/firmware" tdir="$ROOT/firmware/target" host log t bin elf out
-    local bless="${FIRMWARE_BLESS:-0}"
+# firmware_setup: QEMU and defmt-print installed (as root, else the command to
+# run), and FIRMWARE_BUILD_ENV set to the `env ...` prefix that builds the
+# firmware (prebuilt target, or -Z build-std with Debian's compiler and
+# rustup's rust-lld). Shared by the firmware and hil steps.
+FIRMWARE_BUILD_ENV=(env)
+firmware_setup() {
+    local host log t
     host="$(rustc -vV | sed -n 's/^host: //p')"
     log="$(log_dir)"
 
@@ -235,14 +290,14 @@ step_firmware() {
 
     # How to get `core` for the target: prebuilt (rustup target add) or built
     # from source with -Z build-std, exactly as the nostd step does.
-    local build_env=(env)
+    FIRMWARE_BUILD_ENV=(env)
     if target_std_installed "$FIRMWARE_TARGET"; then
         info "prebuilt std installed for $FIRMWARE_TARGET"
     else
         ensure_build_std "$FIRMWARE_TARGET" || return 1
         # RUSTC_BOOTSTRAP=1 makes cargo read the [unstable] build-std table of
         # firmware/.cargo/config.toml.
-        build_env=(env ${BUILD_STD_RUSTC:+RUSTC="$BUILD_STD_RUSTC"} RUSTC_BOOTSTRAP=1)
+        FIRMWARE_BUILD_ENV=(env ${BUILD_STD_RUSTC:+RUSTC="$BUILD_STD_RUSTC"} RUSTC_BOOTSTRAP=1)
         # Linking needs rust-lld, which Debian's rustc does not ship: use the
         # default toolchain's (rustc looks the linker up on PATH).
         if [ -n "$BUILD_STD_RUSTC" ]; then
@@ -252,9 +307,19 @@ step_firmware() {
                 error "no rust-lld in $lld_dir to link the firmware with $BUILD_STD_RUSTC"
                 return 1
             fi
-            build_env+=(PATH="$lld_dir:$PATH")
+            FIRMWARE_BUILD_ENV+=(PATH="$lld_dir:$PATH")
         fi
     fi
+}
+
+step_firmware() {
+    local fw="$ROOT/firmware" tdir="$ROOT/firmware/target" host log t bin elf out
+    local bless="${FIRMWARE_BLESS:-0}"
+    host="$(rustc -vV | sed -n 's/^host: //p')"
+    log="$(log_dir)"
+
+    firmware_setup || return 1
+    local build_env=("${FIRMWARE_BUILD_ENV[@]}")
 
     (
         cd "$fw"
@@ -325,6 +390,43 @@ step_firmware() {
             firmware_host_checks || return 1
         fi
     )
+}
+
+# Hardware in the loop (issue 7): the `hil` firmware serves chring's control
+# protocol on UART0 under QEMU, and `host-sim hil` replays scenario B through it
+# (every request as a ROUTE, the fleet change as an ADD_SERVER), checking each
+# reply against the same controller on the host. Fails on any mismatch or
+# protocol error, or if fewer than HIL_MIN_ROUTES ROUTEs were checked.
+HIL_MIN_ROUTES=20000
+step_hil() {
+    local fw="$ROOT/firmware" tdir="$ROOT/firmware/target" log out t routes
+    log="$(log_dir)"
+    firmware_setup || return 1
+    t=$SECONDS
+    (
+        cd "$fw"
+        run "${FIRMWARE_BUILD_ENV[@]}" cargo build --release --bin hil --target-dir "$tdir"
+    ) || return 1
+    run cargo build --release -p host-sim --bin host-sim || return 1
+    info "builds: $(fmt_duration $((SECONDS - t)))"
+    t=$SECONDS
+    out="$log/hil.out"
+    # host-sim starts QEMU itself, and kills it (by PID) when done; every reply
+    # has a 20 s deadline, so a silent firmware fails the step instead of hanging.
+    printf '+ %s\n' "host-sim hil --qemu --scenario b > $out"
+    if ! "$(target_dir)/release/host-sim" hil --qemu --elf "$tdir/$FIRMWARE_TARGET/release/hil" \
+        --scenario b >"$out"; then
+        cat "$out"
+        error "host-sim hil failed (above; full output: $out)"
+        return 1
+    fi
+    cat "$out"
+    routes="$(sed -n 's/^commands sent: [0-9]* (\([0-9]*\) ROUTE.*/\1/p' "$out")"
+    if [ -z "$routes" ] || [ "$routes" -lt "$HIL_MIN_ROUTES" ] || ! grep -q '^mismatches: 0$' "$out"; then
+        error "expected at least $HIL_MIN_ROUTES ROUTEs and 0 mismatches (output: $out)"
+        return 1
+    fi
+    info "hil: $routes ROUTEs checked against the host in $(fmt_duration $((SECONDS - t)))"
 }
 
 # firmware_footprint ELF LOG: flash and static RAM from the section sizes of ELF

@@ -20,6 +20,7 @@
 //! | [`RoundRobin`] | smooth weighted round robin (nginx) | *O*(n) | not key-affine |
 //! | [`TtlCache`] | fixed-capacity TTL + LRU cache / flow table | *O*(1) expected | |
 //! | [`workload`] | seeded uniform and Zipf key generators | *O*(1) | |
+//! | [`protocol`] | line protocol and [`protocol::Controller`]: a balancer driven over a UART | *O*(1) per byte | |
 //!
 //! All strategies implement [`Strategy`]: pick a backend for a key hash, add and
 //! remove backends, mark them up or down, and (optionally) take load feedback.
@@ -63,9 +64,11 @@
 #![deny(rustdoc::broken_intra_doc_links)]
 
 pub mod cache;
+pub mod compat;
 mod error;
 pub mod fleet;
 pub mod hash;
+pub mod protocol;
 pub mod ring;
 pub mod strategy;
 pub mod time;

@@ -186,6 +186,27 @@ impl<const B: usize, const P: usize, const I: usize> Ring<B, P, I> {
         })
     }
 
+    /// As [`new`](Self::new) with `VNODES` points per unit of weight, checked at
+    /// compile time (`1..=P`): infallible, for `const` contexts such as a
+    /// `static` (a fallible `const fn` cannot be unwrapped there).
+    #[must_use]
+    pub const fn new_const<const VNODES: u32>() -> Self {
+        let () = Self::CHECK;
+        const {
+            assert!(
+                VNODES >= 1 && VNODES as usize <= P,
+                "Ring: VNODES must be in 1..=P"
+            );
+        }
+        Self {
+            vnodes: VNODES,
+            fleet: Fleet::new(),
+            len: 0,
+            points: [EMPTY_POINT; P],
+            index: [0; I],
+        }
+    }
+
     /// Points per unit of weight.
     #[must_use]
     pub const fn vnodes(&self) -> u32 {

@@ -1,6 +1,7 @@
 //! # chring-firmware: chring on a Cortex-M4F, as a balancer would run it
 //!
-//! The board-independent part of the `balancer` firmware (`src/bin/balancer.rs`),
+//! The board-independent part of the `balancer` firmware (`src/bin/balancer.rs`)
+//! and of the hardware-in-the-loop firmware (`src/bin/hil.rs`),
 //! `no_std` and allocation-free, so the same code runs on the target under QEMU
 //! and in the host tests:
 //!
@@ -11,6 +12,8 @@
 //! | [`golden`] | the replay of the golden vectors of `tests/data/golden.csv` |
 //! | [`scenario`] | the balancer scenario: 8 backends, 100,000 Zipf requests, a removal and an addition |
 //! | [`report`] | its report, rendered by defmt on the target and by `core::fmt` on the host |
+//! | [`uart`] | a polled CMSDK APB UART driver behind `embedded-io` (the `hil` firmware's link) |
+//! | [`hil`] | the `hil` firmware's loop: chring's control protocol over any `embedded-io` link |
 //!
 //! The board-specific rest (QEMU's LEDs, SysTick, semihosting, defmt, the stack
 //! measurement) is in the binary, which only builds for `target_os = "none"`.
@@ -25,8 +28,10 @@
 pub mod balancer;
 pub mod board;
 pub mod golden;
+pub mod hil;
 pub mod report;
 pub mod scenario;
+pub mod uart;
 
 #[cfg(test)]
 mod tests;

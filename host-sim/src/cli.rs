@@ -8,8 +8,9 @@ use anyhow::Context;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
 
+use crate::config::ConfigFormat;
 use crate::plot::Format;
-use crate::route::{self, StrategyRouter, UsageError};
+use crate::route::{self, KeyRouter, StrategyRouter, UsageError};
 use crate::scenario::{self, ChangeArg, Scenario, ScenarioConfig};
 use crate::sim::{Arrival, IdDistribution, StrategyKind};
 
@@ -29,6 +30,9 @@ pub enum Command {
     Scenario(Box<ScenarioArgs>),
     /// Route keys (one per stdin line) and print `key,backend` per line.
     Route(RouteArgs),
+    /// Hardware in the loop: replay a scenario through the firmware's UART
+    /// protocol (in QEMU, or on a board) and check every reply.
+    Hil(Box<crate::hil::HilArgs>),
 }
 
 /// Which scenarios to run.
@@ -69,15 +73,26 @@ pub struct ScenarioArgs {
     /// Output directory (created if missing).
     #[arg(long, value_name = "DIR", default_value = "out")]
     pub out: PathBuf,
-    /// Seed of every random stream: the same seed gives byte-identical output.
-    #[arg(long, default_value_t = 1)]
-    pub seed: u64,
     /// Chart format (PNG needs a TrueType font; see HOST_SIM_FONT).
     #[arg(long, value_enum, default_value_t = Format::Svg)]
     pub format: Format,
     /// Skip the charts (CSVs and results.json only).
     #[arg(long, hide = true)]
     pub no_charts: bool,
+
+    /// Seed, workload, fleet and per-scenario settings.
+    #[command(flatten)]
+    pub flags: ScenarioFlags,
+}
+
+/// The settings of the scenarios (everything but where and how output goes),
+/// shared by `host-sim scenario` and `host-sim hil`. Defaults are the
+/// specification's.
+#[derive(Debug, Args)]
+pub struct ScenarioFlags {
+    /// Seed of every random stream: the same seed gives byte-identical output.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
 
     /// Requests per second arriving at the balancer.
     #[arg(long, default_value_t = 500.0, help_heading = "Workload")]
@@ -281,15 +296,38 @@ pub struct ScenarioArgs {
 )]
 pub struct RouteArgs {
     /// Strategy: ring, maglev, jump, rendezvous or modulo (the key-affine ones).
-    #[arg(long, value_name = "NAME", value_parser = route::parse_route_strategy)]
-    pub strategy: StrategyKind,
+    #[arg(
+        long,
+        value_name = "NAME",
+        value_parser = route::parse_route_strategy,
+        required_unless_present = "config",
+        conflicts_with = "config"
+    )]
+    pub strategy: Option<StrategyKind>,
     /// Backends: one `IDENTITY [WEIGHT]` per line; blank lines and # comments
     /// are ignored. IDENTITY is the string hashed as the backend's name.
-    #[arg(long, value_name = "FILE")]
-    pub backends: PathBuf,
+    #[arg(
+        long,
+        value_name = "FILE",
+        required_unless_present = "config",
+        conflicts_with = "config"
+    )]
+    pub backends: Option<PathBuf>,
     /// Ring points per unit of weight.
-    #[arg(long, default_value_t = 100)]
+    #[arg(long, default_value_t = 100, conflicts_with = "config")]
     pub vnodes: u32,
+    /// Route as a daemon configured by this file would: an nginx.conf (upstream
+    /// with `hash ... [consistent];`), a nutcracker YAML pool, or an HAProxy .cfg
+    /// (backend with `hash-type consistent`). Prints the server as the file writes
+    /// it.
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// The configuration's format (detected from the text when absent).
+    #[arg(long, value_enum, requires = "config")]
+    pub format: Option<ConfigFormat>,
+    /// The upstream / pool / backend to use when the file has several.
+    #[arg(long, value_name = "NAME", requires = "config")]
+    pub pool: Option<String>,
 }
 
 fn seconds(name: &str, v: f64, allow_zero: bool) -> Result<u64, UsageError> {
@@ -313,6 +351,16 @@ impl ScenarioArgs {
     /// # Errors
     /// [`UsageError`] naming the bad flag.
     pub fn config(&self) -> Result<ScenarioConfig, UsageError> {
+        self.flags.config(&self.which.scenarios())
+    }
+}
+
+impl ScenarioFlags {
+    /// The scenario configuration these flags describe, validated for `which`.
+    ///
+    /// # Errors
+    /// [`UsageError`] naming the bad flag.
+    pub fn config(&self, which: &[Scenario]) -> Result<ScenarioConfig, UsageError> {
         let mut c = ScenarioConfig {
             seed: self.seed,
             ..ScenarioConfig::default()
@@ -364,7 +412,7 @@ impl ScenarioArgs {
         c.c.backends = self.c_backends;
         c.c.trials = self.c_trials;
         c.c.bar_vnodes = self.c_bar_vnodes.clone();
-        c.validate(&self.which.scenarios())
+        c.validate(which)
             .map_err(|e| UsageError(format!("{e:#}")))?;
         Ok(c)
     }
@@ -410,11 +458,22 @@ fn run_scenario(args: &ScenarioArgs) -> anyhow::Result<()> {
 }
 
 fn run_route(args: &RouteArgs) -> anyhow::Result<()> {
-    let fleet = route::read_backends(&args.backends)?;
-    let mut router = StrategyRouter::new(args.strategy, args.vnodes, &fleet)?;
+    let mut router: Box<dyn KeyRouter> = match (&args.config, args.strategy, &args.backends) {
+        (Some(path), _, _) => crate::config::load(path, args.format, args.pool.as_deref())?,
+        (None, Some(strategy), Some(backends)) => {
+            let fleet = route::read_backends(backends)?;
+            Box::new(StrategyRouter::new(strategy, args.vnodes, &fleet)?)
+        }
+        _ => {
+            return Err(UsageError(
+                "route needs --config FILE, or --strategy and --backends".into(),
+            )
+            .into());
+        }
+    };
     let stdin = std::io::stdin().lock();
     let stdout = std::io::BufWriter::with_capacity(1 << 16, std::io::stdout().lock());
-    route::route_lines(&mut router, stdin, stdout)?;
+    route::route_lines(router.as_mut(), stdin, stdout)?;
     Ok(())
 }
 
@@ -463,6 +522,7 @@ where
     let result = match &cli.command {
         Command::Scenario(a) => run_scenario(a),
         Command::Route(a) => run_route(a),
+        Command::Hil(a) => crate::hil::run(a),
     };
     match result {
         // A closed pipe (`host-sim route ... | head`) is not an error.

@@ -15,6 +15,7 @@
 //! | [`scenario`] | scenarios A–D of the specification and their report |
 //! | [`export`] | `results.json`, CSVs, charts, the summary table |
 //! | [`route`] | `host-sim route`: key → backend with any key-affine strategy |
+//! | [`hil`] | `host-sim hil`: drive the firmware's UART protocol and check every reply |
 //! | [`cli`] | the command line |
 //!
 //! Runs are deterministic: every random stream derives from one seed, events are
@@ -38,8 +39,10 @@
 #![deny(rustdoc::broken_intra_doc_links)]
 
 pub mod cli;
+pub mod config;
 pub mod export;
 pub mod fonts;
+pub mod hil;
 pub mod plot;
 pub mod route;
 pub mod scenario;

@@ -16,3 +16,11 @@ mod behaviour;
 mod model;
 // host-sim: the specification's key assertions, determinism, charts.
 mod host_sim;
+// twemproxy (nutcracker) ketama against the real daemon (ignored: the compat step runs it).
+mod compat_twemproxy;
+// nginx and HAProxy daemon tests: shared HTTP backends, client and process guard.
+mod compat_http;
+// nginx `hash ... consistent` and plain `hash` against the real nginx (ignored: the compat_http step runs it).
+mod compat_nginx;
+// HAProxy 2.6 `hash-type consistent` against the real haproxy (ignored: the compat_http step runs it).
+mod compat_haproxy;

@@ -1,0 +1,417 @@
+use super::*;
+use proptest::prelude::*;
+
+type Ctl = Controller<4, 512, 1031, 16>;
+
+fn ctl() -> Ctl {
+    Controller::new(64, Duration(1_000)).unwrap()
+}
+
+/// Feeds `input` through a line buffer into `c` at tick `now`; the replies.
+fn run_at(c: &mut Ctl, input: &[u8], now: u32) -> String {
+    let mut lb: LineBuffer<64> = LineBuffer::new();
+    let mut out = String::new();
+    for &b in input {
+        if let Some(l) = lb.push(b) {
+            c.handle(l, Instant(now), &mut out).unwrap();
+        }
+    }
+    out
+}
+
+fn run(c: &mut Ctl, input: &str) -> String {
+    run_at(c, input.as_bytes(), 0)
+}
+
+fn one(c: &mut Ctl, line: &str) -> String {
+    run(c, &format!("{line}\n"))
+}
+
+fn fleet3() -> Ctl {
+    let mut c = ctl();
+    assert_eq!(
+        run(&mut c, "ADD_SERVER a\nADD_SERVER b 2\nADD_SERVER c\n"),
+        "+OK added a\r\n+OK added b\r\n+OK added c\r\n"
+    );
+    c
+}
+
+#[test]
+fn ping_help_reset() {
+    let mut c = ctl();
+    assert_eq!(one(&mut c, "PING"), "+PONG\r\n");
+    assert_eq!(one(&mut c, "  ping  "), "+PONG\r\n");
+    let help = one(&mut c, "HELP");
+    assert!(help.starts_with("*12\r\n+PING\r\n+HELP\r\n+ADD_SERVER name [weight]\r\n"));
+    assert_eq!(help.lines().count(), 13);
+    let mut c = fleet3();
+    one(&mut c, "STRATEGY jump");
+    one(&mut c, "ROUTE k");
+    assert_eq!(one(&mut c, "RESET"), "+OK reset\r\n");
+    assert_eq!(one(&mut c, "SERVERS"), "*0\r\n");
+    assert_eq!(c.strategy(), StrategyKind::Ring);
+    assert_eq!(c.counters(), Counters::default());
+    assert_eq!(c.flow_stats(), crate::CacheStats::default());
+}
+
+#[test]
+fn servers_down_up_remove() {
+    let mut c = fleet3();
+    assert_eq!(
+        one(&mut c, "SERVERS"),
+        "*3\r\n+a 1 up\r\n+b 2 up\r\n+c 1 up\r\n"
+    );
+    assert_eq!(one(&mut c, "DOWN b"), "+OK b down\r\n");
+    assert_eq!(
+        one(&mut c, "SERVERS"),
+        "*3\r\n+a 1 up\r\n+b 2 down\r\n+c 1 up\r\n"
+    );
+    assert_eq!(one(&mut c, "up b"), "+OK b up\r\n");
+    assert_eq!(one(&mut c, "REMOVE_SERVER a"), "+OK removed a\r\n");
+    assert_eq!(one(&mut c, "SERVERS"), "*2\r\n+b 2 up\r\n+c 1 up\r\n");
+    // The freed slot is reused first.
+    assert_eq!(one(&mut c, "ADD_SERVER d"), "+OK added d\r\n");
+    assert_eq!(
+        one(&mut c, "SERVERS"),
+        "*3\r\n+d 1 up\r\n+b 2 up\r\n+c 1 up\r\n"
+    );
+}
+
+#[test]
+fn route_pins_flows_until_their_server_leaves() {
+    let mut c = fleet3();
+    let first = one(&mut c, "ROUTE user:1");
+    assert!(["+a\r\n", "+b\r\n", "+c\r\n"].contains(&first.as_str()));
+    assert_eq!(one(&mut c, "ROUTE user:1"), first);
+    // A new server does not take a pinned key.
+    one(&mut c, "ADD_SERVER e 3");
+    for _ in 0..3 {
+        assert_eq!(one(&mut c, "ROUTE user:1"), first);
+    }
+    // Its server going down re-pins it; coming back up does not move it back.
+    let name = first.trim_start_matches('+').trim_end();
+    one(&mut c, &format!("DOWN {name}"));
+    let moved = one(&mut c, "ROUTE user:1");
+    assert_ne!(moved, first);
+    one(&mut c, &format!("UP {name}"));
+    assert_eq!(one(&mut c, "ROUTE user:1"), moved);
+    let k = c.counters();
+    assert_eq!((k.routed, k.flow_misses, k.flow_repinned), (7, 1, 1));
+    assert_eq!(k.flow_hits, 5);
+}
+
+#[test]
+fn route_matches_the_bare_strategy_for_new_keys() {
+    for kind in StrategyKind::ALL {
+        let mut c = fleet3();
+        assert_eq!(
+            one(&mut c, &format!("strategy {}", kind.name().to_uppercase())),
+            format!("+OK strategy {kind}\r\n")
+        );
+        let mut s: Box<dyn crate::Strategy> = match kind {
+            StrategyKind::Ring => Box::new(Ring::<4, 512, 0>::new(RingConfig::new(64)).unwrap()),
+            StrategyKind::Maglev => Box::new(Maglev::<4, 1031>::new()),
+            StrategyKind::Jump => Box::new(Jump::<4, JUMP_BUCKETS>::new()),
+            StrategyKind::Rendezvous => Box::new(Rendezvous::<4>::new()),
+            StrategyKind::Modulo => Box::new(Modulo::<4>::new()),
+        };
+        for (i, (n, w)) in [("a", 1), ("b", 2), ("c", 1)].into_iter().enumerate() {
+            s.add(BackendId(i as u16), n.as_bytes(), w).unwrap();
+        }
+        for k in 0..12 {
+            let key = format!("k{k}");
+            let want = ["a", "b", "c"][s.pick(crate::hash(key.as_bytes())).unwrap().0 as usize];
+            assert_eq!(one(&mut c, &format!("ROUTE {key}")), format!("+{want}\r\n"));
+        }
+    }
+}
+
+#[test]
+fn replicas_are_the_failover_order() {
+    let mut c = fleet3();
+    let r = one(&mut c, "REPLICAS user:7 2");
+    let names: Vec<&str> = r.lines().skip(1).map(|l| &l[1..]).collect();
+    assert!(r.starts_with("*2\r\n"));
+    assert_eq!(names.len(), 2);
+    assert_eq!(one(&mut c, "ROUTE user:7"), format!("+{}\r\n", names[0]));
+    assert_eq!(one(&mut c, "REPLICAS user:7 9").lines().count(), 4);
+    // The second replica is where the key goes when the first is down.
+    let mut d = fleet3();
+    one(&mut d, &format!("DOWN {}", names[0]));
+    assert_eq!(one(&mut d, "ROUTE user:7"), format!("+{}\r\n", names[1]));
+    // Replicas leave health as it was.
+    assert_eq!(
+        one(&mut c, "SERVERS"),
+        "*3\r\n+a 1 up\r\n+b 2 up\r\n+c 1 up\r\n"
+    );
+    assert_eq!(
+        one(&mut c, "REPLICAS x 0"),
+        "-ERR replica count must be at least 1\r\n"
+    );
+    assert_eq!(one(&mut ctl(), "REPLICAS x 2"), "*0\r\n");
+}
+
+#[test]
+fn stats() {
+    let mut c = fleet3();
+    one(&mut c, "ROUTE k1");
+    one(&mut c, "ROUTE k1");
+    one(&mut c, "NOPE");
+    let s = one(&mut c, "STATS");
+    let lines: Vec<&str> = s.lines().collect();
+    assert_eq!(lines[0], "*14");
+    assert_eq!(
+        &lines[1..12],
+        [
+            "+strategy ring",
+            "+servers 3",
+            "+up 3",
+            "+routed 2",
+            "+flow_hits 1",
+            "+flow_misses 1",
+            "+flow_repinned 0",
+            "+flow_evictions 0",
+            "+flow_expirations 0",
+            "+flows 1",
+            "+errors 1",
+        ]
+    );
+    let per: u64 = lines[12..]
+        .iter()
+        .map(|l| l.rsplit(' ').next().unwrap().parse::<u64>().unwrap())
+        .sum();
+    assert_eq!(per, 2);
+    assert!(lines[12].starts_with("+server a routed "));
+}
+
+#[test]
+fn flows_expire_and_evict() {
+    let mut c = fleet3();
+    for k in 0..20 {
+        run_at(&mut c, format!("ROUTE k{k}\n").as_bytes(), k);
+    }
+    assert_eq!(c.flow_stats().evictions, 4);
+    // Everything idles out after the TTL of 1000 ticks.
+    let s = run_at(&mut c, b"STATS\n", 5_000);
+    assert!(s.contains("+flow_expirations 16\r\n+flows 0\r\n"), "{s}");
+    assert_eq!(
+        run_at(&mut c, b"ROUTE k1\n", 10),
+        "-ERR clock went backwards\r\n"
+    );
+}
+
+#[test]
+fn every_error_reply() {
+    let mut c = fleet3();
+    let long = format!("ROUTE {}", "x".repeat(100));
+    let cases: &[(&str, &str)] = &[
+        ("FOO", "unknown command"),
+        ("PING x", "wrong number of arguments for 'PING'"),
+        ("HELP x", "wrong number of arguments for 'HELP'"),
+        ("SERVERS x", "wrong number of arguments for 'SERVERS'"),
+        ("STATS x", "wrong number of arguments for 'STATS'"),
+        ("RESET x", "wrong number of arguments for 'RESET'"),
+        ("ADD_SERVER", "wrong number of arguments for 'ADD_SERVER'"),
+        (
+            "ADD_SERVER a 1 2",
+            "wrong number of arguments for 'ADD_SERVER'",
+        ),
+        (
+            "REMOVE_SERVER",
+            "wrong number of arguments for 'REMOVE_SERVER'",
+        ),
+        ("DOWN", "wrong number of arguments for 'DOWN'"),
+        ("UP a b", "wrong number of arguments for 'UP'"),
+        ("ROUTE", "wrong number of arguments for 'ROUTE'"),
+        ("ROUTE a b", "wrong number of arguments for 'ROUTE'"),
+        ("REPLICAS k", "wrong number of arguments for 'REPLICAS'"),
+        ("STRATEGY", "wrong number of arguments for 'STRATEGY'"),
+        ("ADD_SERVER x -1", "bad number"),
+        ("ADD_SERVER x 1x", "bad number"),
+        ("ADD_SERVER x 4294967296", "bad number"),
+        ("REPLICAS k +2", "bad number"),
+        ("ADD_SERVER x 0", "weight must be at least 1"),
+        ("ADD_SERVER x 65536", "weight too large"),
+        ("ADD_SERVER x 9", "not enough capacity for this weight"),
+        ("ADD_SERVER a", "server already exists"),
+        (
+            "ADD_SERVER 0123456789012345678901234567890123",
+            "name too long",
+        ),
+        ("ADD_SERVER a\u{1b}b", "bad name"),
+        ("REMOVE_SERVER zz", "unknown server"),
+        ("DOWN zz", "unknown server"),
+        ("UP zz", "unknown server"),
+        ("STRATEGY p2c", "unknown strategy"),
+        ("REPLICAS k 0", "replica count must be at least 1"),
+        (&long, "line too long"),
+    ];
+    for (line, reason) in cases {
+        assert_eq!(one(&mut c, line), format!("-ERR {reason}\r\n"), "{line}");
+    }
+    // Nothing changed.
+    assert_eq!(
+        one(&mut c, "SERVERS"),
+        "*3\r\n+a 1 up\r\n+b 2 up\r\n+c 1 up\r\n"
+    );
+    assert_eq!(c.counters().errors, cases.len() as u64);
+    assert_eq!(run_at(&mut c, b"ROUTE \xff\xfe\n", 0), "-ERR bad utf-8\r\n");
+    one(&mut c, "ADD_SERVER d");
+    assert_eq!(one(&mut c, "ADD_SERVER e"), "-ERR fleet is full\r\n");
+    let mut e = ctl();
+    assert_eq!(one(&mut e, "ROUTE k"), "-ERR no server is up\r\n");
+    one(&mut e, "ADD_SERVER a");
+    one(&mut e, "DOWN a");
+    assert_eq!(one(&mut e, "ROUTE k"), "-ERR no server is up\r\n");
+    // A server that does not fit every strategy is refused by all of them.
+    let mut j = ctl();
+    one(&mut j, "STRATEGY modulo");
+    one(&mut j, "ADD_SERVER a 4");
+    assert_eq!(
+        one(&mut j, "ADD_SERVER b 5"),
+        "-ERR not enough capacity for this weight\r\n"
+    );
+    assert_eq!(one(&mut j, "SERVERS"), "*1\r\n+a 4 up\r\n");
+    for kind in StrategyKind::ALL {
+        one(&mut j, &format!("STRATEGY {kind}"));
+        assert_eq!(one(&mut j, "ROUTE k"), "+a\r\n");
+    }
+}
+
+#[test]
+fn framing() {
+    let mut c = fleet3();
+    // LF, CR LF, lone CR; blank lines get no reply.
+    assert_eq!(
+        run(&mut c, "PING\nPING\r\nPING\rPING\r\n\n\r\n   \nPING"),
+        "+PONG\r\n".repeat(4)
+    );
+    // Exactly 64 bytes fit; 65 do not, and the next line is read normally.
+    let fits = format!("ROUTE {}", "k".repeat(58));
+    assert_eq!(fits.len(), 64);
+    assert!(one(&mut c, &fits).starts_with('+'));
+    let long = format!("{fits}k\nPING\n");
+    assert_eq!(run(&mut c, &long), "-ERR line too long\r\n+PONG\r\n");
+    let mut lb: LineBuffer<4> = LineBuffer::new();
+    for &b in b"abc" {
+        assert_eq!(lb.push(b), None);
+    }
+    assert_eq!(lb.pending(), 3);
+    lb.clear();
+    assert_eq!(lb.pending(), 0);
+}
+
+fn name() -> impl proptest::strategy::Strategy<Value = String> {
+    "[a-zA-Z0-9:._\\-]{1,32}"
+}
+
+fn command() -> impl proptest::strategy::Strategy<Value = (u8, String, u32, usize)> {
+    (0u8..12, name(), any::<u32>(), 0usize..5)
+}
+
+fn build(t: &(u8, String, u32, usize)) -> Command<'_> {
+    let (tag, s, n, k) = t;
+    match tag {
+        0 => Command::Ping,
+        1 => Command::Help,
+        2 => Command::AddServer {
+            name: s,
+            weight: (n % 2 == 0).then_some(*n),
+        },
+        3 => Command::RemoveServer(s),
+        4 => Command::Down(s),
+        5 => Command::Up(s),
+        6 => Command::Servers,
+        7 => Command::Route(s),
+        8 => Command::Replicas { key: s, n: *n },
+        9 => Command::Strategy(StrategyKind::ALL[*k]),
+        10 => Command::Stats,
+        _ => Command::Reset,
+    }
+}
+
+proptest! {
+    #[test]
+    fn format_parse_round_trip(t in command()) {
+        let cmd = build(&t);
+        let line = cmd.to_string();
+        prop_assert_eq!(Command::parse(line.as_bytes()), Ok(cmd));
+        // Verbs (and strategy names) are case-insensitive.
+        let (verb, rest) = line.split_at(line.find(' ').unwrap_or(line.len()));
+        let lower = format!("{}{rest}", verb.to_lowercase());
+        prop_assert_eq!(Command::parse(lower.as_bytes()), Ok(cmd));
+    }
+
+    #[test]
+    fn arbitrary_bytes_never_panic_and_resynchronise(
+        junk in proptest::collection::vec(any::<u8>(), 0..400),
+        now in any::<u32>(),
+    ) {
+        let mut c = fleet3();
+        let mut lb: LineBuffer<64> = LineBuffer::new();
+        let mut out = String::new();
+        for &b in &junk {
+            if let Some(l) = lb.push(b) {
+                c.handle(l, Instant(now), &mut out).unwrap();
+            }
+        }
+        // Whatever came before, after a newline the link answers again.
+        let mut tail = String::new();
+        for &b in b"\nPING\n" {
+            if let Some(l) = lb.push(b) {
+                c.handle(l, Instant(now), &mut tail).unwrap();
+            }
+        }
+        prop_assert!(tail.ends_with("+PONG\r\n"), "{:?}", tail);
+        prop_assert!(out.split("\r\n").all(|l| l.is_empty()
+            || l.starts_with(['+', '-', '*', ':'])), "{:?}", out);
+    }
+
+    #[test]
+    fn random_command_lines_never_panic(
+        words in proptest::collection::vec(
+            prop_oneof![
+                Just("ADD_SERVER".to_string()), Just("REMOVE_SERVER".to_string()),
+                Just("DOWN".to_string()), Just("UP".to_string()), Just("ROUTE".to_string()),
+                Just("REPLICAS".to_string()), Just("STRATEGY".to_string()),
+                Just("STATS".to_string()), Just("RESET".to_string()), Just("jump".to_string()),
+                Just("maglev".to_string()), Just("\n".to_string()), "[a-e]", "[0-9]{1,3}",
+            ], 0..200),
+    ) {
+        let mut c = ctl();
+        let input = words.join(" ");
+        let out = run(&mut c, &input);
+        prop_assert!(out.split("\r\n").all(|l| l.is_empty()
+            || l.starts_with(['+', '-', '*', ':'])), "{:?}", out);
+        prop_assert_eq!(run(&mut c, "\nPING\n"), "+PONG\r\n");
+    }
+}
+
+#[test]
+fn const_controller_is_like_new() {
+    static_assertions_like();
+    let mut a = hil_controller();
+    let mut b: HilController = Controller::new(HIL_VNODES, HIL_FLOW_TTL).unwrap();
+    let script = "ADD_SERVER a\nADD_SERVER b 3\nROUTE x\nROUTE y\nREPLICAS z 2\nSTATS\n";
+    let mut lb: LineBuffer<HIL_LINE> = LineBuffer::new();
+    let (mut oa, mut ob) = (String::new(), String::new());
+    for &byte in script.as_bytes() {
+        if let Some(l) = lb.push(byte) {
+            a.handle(l, Instant(0), &mut oa).unwrap();
+        }
+    }
+    for &byte in script.as_bytes() {
+        if let Some(l) = lb.push(byte) {
+            b.handle(l, Instant(0), &mut ob).unwrap();
+        }
+    }
+    assert_eq!(oa, ob);
+    assert!(oa.contains("+servers 2\r\n"));
+}
+
+fn static_assertions_like() {
+    // A controller fits a static: the firmware keeps it there.
+    static _C: HilController = hil_controller();
+    // 64-bit hosts pad more than the 32-bit target (16.4 KiB there).
+    assert!(core::mem::size_of::<HilController>() < 20 * 1024);
+}

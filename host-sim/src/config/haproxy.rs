@@ -1,0 +1,862 @@
+//! HAProxy .cfg: a `backend` (or `listen`) section with `hash-type consistent
+//! [function [avalanche]]`, a hashing `balance` and `server NAME ADDR [id N]
+//! [weight W]` lines becomes chring's [`HaproxyConsistent`], which routes keys
+//! exactly as HAProxy 2.6 does. `balance` and `hash-type` (and `default-server
+//! weight`) are inherited from the last `defaults` section before the backend.
+//!
+//! The key read on stdin is what the `balance` algorithm takes from a request:
+//!
+//! - `balance hdr(NAME)`: the header's value. HAProxy hashes its first
+//!   comma-separated element, without surrounding blanks, and an empty value
+//!   makes it fall back to round robin (printed as an error by `route`).
+//! - `balance uri [whole] [len N] [depth N]`: the request URI; the part hashed
+//!   stops at `?` (unless `whole`), after `len` characters, and before the
+//!   `depth`+1-th `/`, as HAProxy does.
+//! - `balance hash EXPR`: the expression's value, hashed as is.
+//!
+//! The output names the server by its `server` NAME. Everything that would
+//! change routing in a way a key cannot decide is an error: `hash-type
+//! map-based` (HAProxy's default), other `balance` algorithms, `hash-balance-
+//! factor` above 0, `backup` and `disabled` servers, `server-template`,
+//! persistence (`cookie`, `stick*`, `use-server`, `persist`, `force-persist`),
+//! `http-request` rules that rewrite the request, `balance uri path-only`,
+//! `hdr(...) use_domain_only`, and any server keyword not known to be neutral.
+
+use std::fmt::Write as _;
+
+use anyhow::{Context, bail};
+use chring::compat::haproxy::{
+    HaproxyConsistent, HashFunction, HashType, MAX_WEIGHT, NODES_PER_WEIGHT, assign_ids,
+};
+
+use crate::route::KeyRouter;
+use crate::util::on_big_stack;
+
+/// Most servers in one backend.
+pub const HAPROXY_MAX_SERVERS: usize = 1024;
+/// Nodes available (`16 x total weight` must fit).
+pub const HAPROXY_MAX_NODES: usize = 262_144;
+
+type Consistent = HaproxyConsistent<HAPROXY_MAX_SERVERS, HAPROXY_MAX_NODES>;
+
+/// What a `balance` algorithm takes from the request as its key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KeySource {
+    /// `balance hdr(NAME)`.
+    Header(String),
+    /// `balance uri`: `whole`, `len` (0 = unlimited), `depth` (0 = unlimited).
+    Uri {
+        /// Keep the query string.
+        whole: bool,
+        /// Hash at most this many characters (0: all).
+        len: usize,
+        /// Hash at most this many directory levels (0: all).
+        depth: usize,
+    },
+    /// `balance hash EXPR`.
+    Expr(String),
+}
+
+/// One `server` line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HaproxyServer {
+    /// Its NAME.
+    pub name: String,
+    /// Its address as written.
+    pub address: String,
+    /// `id`, 0 when absent (numbered automatically).
+    pub id: u32,
+    /// `weight` (0..=256), default 1 or `default-server weight`.
+    pub weight: u32,
+    /// Line in the file (1-based).
+    pub line: usize,
+}
+
+/// A backend (or listen) section that hashes consistently.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HaproxyBackend {
+    /// Its name.
+    pub name: String,
+    /// The key hashing.
+    pub hash: HashType,
+    /// Where the key comes from.
+    pub key: KeySource,
+    /// The servers in order.
+    pub servers: Vec<HaproxyServer>,
+}
+
+/// Settings a `defaults` section passes on (and a backend then overrides).
+#[derive(Debug, Clone, Default)]
+struct Settings {
+    balance: Option<(Result<KeySource, String>, usize)>,
+    hash_type: Option<(Result<HashType, String>, usize)>,
+    weight: u32,
+}
+
+#[derive(Debug)]
+struct Section {
+    name: String,
+    line: usize,
+    settings: Settings,
+    servers: Vec<HaproxyServer>,
+}
+
+/// Splits a line into words: blanks separate, `#` starts a comment, `"..."`
+/// and `'...'` quote, `\` escapes the next character (outside single quotes).
+fn words(line: &str, n: usize) -> anyhow::Result<Vec<String>> {
+    let mut out = Vec::new();
+    let mut w = String::new();
+    let mut in_word = false;
+    let mut chars = line.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '#' if !in_word => break,
+            c if c.is_whitespace() => {
+                if in_word {
+                    out.push(std::mem::take(&mut w));
+                    in_word = false;
+                }
+            }
+            '\\' => {
+                in_word = true;
+                if let Some(n) = chars.next() {
+                    w.push(n);
+                }
+            }
+            '"' | '\'' => {
+                in_word = true;
+                let q = c;
+                let mut closed = false;
+                while let Some(c) = chars.next() {
+                    if c == q {
+                        closed = true;
+                        break;
+                    }
+                    if c == '\\' && q == '"' {
+                        if let Some(n) = chars.next() {
+                            w.push(n);
+                        }
+                        continue;
+                    }
+                    w.push(c);
+                }
+                if !closed {
+                    bail!("line {n}: unterminated quote");
+                }
+            }
+            c => {
+                in_word = true;
+                w.push(c);
+            }
+        }
+    }
+    if in_word {
+        out.push(w);
+    }
+    Ok(out)
+}
+
+const SECTIONS: &[&str] = &[
+    "global",
+    "defaults",
+    "frontend",
+    "backend",
+    "listen",
+    "peers",
+    "resolvers",
+    "userlist",
+    "mailers",
+    "cache",
+    "program",
+    "http-errors",
+    "ring",
+    "log-forward",
+    "fcgi-app",
+];
+
+/// Server keywords that take one argument and do not change which server a
+/// key goes to while servers are healthy.
+const SERVER_KW_ARG: &[&str] = &[
+    "inter",
+    "fastinter",
+    "downinter",
+    "rise",
+    "fall",
+    "port",
+    "addr",
+    "maxconn",
+    "minconn",
+    "maxqueue",
+    "slowstart",
+    "init-addr",
+    "resolvers",
+    "resolve-prefer",
+    "resolve-net",
+    "resolve-opts",
+    "on-error",
+    "on-marked-down",
+    "on-marked-up",
+    "observe",
+    "error-limit",
+    "cookie",
+    "pool-max-conn",
+    "pool-low-conn",
+    "pool-purge-delay",
+    "proto",
+    "alpn",
+    "npn",
+    "sni",
+    "ca-file",
+    "crl-file",
+    "crt",
+    "verify",
+    "verifyhost",
+    "ciphers",
+    "ciphersuites",
+    "check-sni",
+    "check-alpn",
+    "check-proto",
+    "agent-port",
+    "agent-inter",
+    "agent-addr",
+    "agent-send",
+    "track",
+    "redir",
+    "source",
+    "namespace",
+    "max-reuse",
+    "ssl-min-ver",
+    "ssl-max-ver",
+    "tcp-ut",
+    "socks4",
+    "log-proto",
+];
+
+/// Argument-less server keywords that are routing-neutral.
+const SERVER_KW_FLAG: &[&str] = &[
+    "check",
+    "no-check",
+    "check-ssl",
+    "no-check-ssl",
+    "check-send-proxy",
+    "agent-check",
+    "no-agent-check",
+    "ssl",
+    "no-ssl",
+    "send-proxy",
+    "send-proxy-v2",
+    "send-proxy-v2-ssl",
+    "send-proxy-v2-ssl-cn",
+    "no-send-proxy",
+    "no-send-proxy-v2",
+    "tfo",
+    "no-tfo",
+    "non-stick",
+    "stick",
+    "enabled",
+    "no-backup",
+    "allow-0rtt",
+    "no-ssl-reuse",
+    "ssl-reuse",
+    "no-tls-tickets",
+    "tls-tickets",
+    "no-sslv3",
+    "no-tlsv10",
+    "no-tlsv11",
+    "no-tlsv12",
+    "no-tlsv13",
+    "force-tlsv12",
+    "force-tlsv13",
+    "no-verifyhost",
+    "check-via-socks4",
+];
+
+/// `http-request` actions that rewrite what a `balance` algorithm reads.
+const REWRITES: &[&str] = &[
+    "set-header",
+    "add-header",
+    "del-header",
+    "replace-header",
+    "replace-value",
+    "set-uri",
+    "set-path",
+    "set-pathq",
+    "set-query",
+    "replace-uri",
+    "replace-path",
+    "replace-pathq",
+    "normalize-uri",
+    "set-var",
+    "set-var-fmt",
+    "unset-var",
+];
+
+fn parse_weight(v: Option<&String>, line: usize) -> anyhow::Result<u32> {
+    v.and_then(|w| w.parse::<u32>().ok())
+        .filter(|&w| w <= MAX_WEIGHT)
+        .with_context(|| {
+            format!(
+                "line {line}: weight expects an integer 0..={MAX_WEIGHT} (got '{}')",
+                v.map_or("", String::as_str)
+            )
+        })
+}
+
+/// Parses the server keywords after `server NAME ADDR` (or `default-server`).
+fn server_params(
+    words: &[String],
+    line: usize,
+    id: &mut u32,
+    weight: &mut u32,
+    default_server: bool,
+) -> anyhow::Result<()> {
+    let mut i = 0;
+    while let Some(kw) = words.get(i) {
+        let kw = kw.as_str();
+        match kw {
+            "weight" => {
+                *weight = parse_weight(words.get(i + 1), line)?;
+                i += 2;
+            }
+            "id" if !default_server => {
+                let v = words.get(i + 1);
+                *id = v
+                    .and_then(|v| v.parse::<u32>().ok())
+                    .filter(|&v| (1..=i32::MAX as u32).contains(&v))
+                    .with_context(|| {
+                        format!(
+                            "line {line}: id expects an integer > 0 (got '{}')",
+                            v.map_or("", String::as_str)
+                        )
+                    })?;
+                i += 2;
+            }
+            "backup" => bail!(
+                "line {line}: `backup` servers are not supported (HAProxy uses them only when \
+                 every active server is down)"
+            ),
+            "disabled" => bail!(
+                "line {line}: `disabled` servers are not supported (they start in maintenance \
+                 and come back at run time); remove the server or the keyword"
+            ),
+            "hash-key" => bail!("line {line}: `hash-key` is not in HAProxy 2.6"),
+            k if SERVER_KW_FLAG.contains(&k) => i += 1,
+            k if SERVER_KW_ARG.contains(&k) => {
+                if words.get(i + 1).is_none() {
+                    bail!("line {line}: `{k}` expects an argument");
+                }
+                i += 2;
+            }
+            k => bail!("line {line}: unsupported server keyword `{k}` (it may change routing)"),
+        }
+    }
+    Ok(())
+}
+
+fn parse_balance(w: &[String]) -> Result<KeySource, String> {
+    let Some(algo) = w.get(1) else {
+        return Err("`balance` needs an algorithm".into());
+    };
+    let args = w.get(2..).unwrap_or(&[]);
+    if let Some(name) = algo.strip_prefix("hdr(").and_then(|r| r.strip_suffix(')')) {
+        if name.is_empty() {
+            return Err("`balance hdr()` needs a header name".into());
+        }
+        return match args {
+            [] => Ok(KeySource::Header(name.to_ascii_lowercase())),
+            [o, ..] if o == "use_domain_only" => {
+                Err("`balance hdr(...) use_domain_only` is not supported".into())
+            }
+            [o, ..] => Err(format!("unknown `balance hdr` option '{o}'")),
+        };
+    }
+    match algo.as_str() {
+        "uri" => {
+            let (mut whole, mut len, mut depth) = (false, 0, 0);
+            let mut i = 0;
+            while let Some(a) = args.get(i) {
+                let num = || {
+                    args.get(i + 1)
+                        .and_then(|v| v.parse::<usize>().ok())
+                        .filter(|&v| v > 0)
+                        .ok_or_else(|| format!("`balance uri {a}` expects a positive integer"))
+                };
+                match a.as_str() {
+                    "whole" => whole = true,
+                    "len" => len = num()?,
+                    "depth" => depth = num()?,
+                    "path-only" => {
+                        return Err("`balance uri path-only` is not supported".into());
+                    }
+                    o => return Err(format!("unknown `balance uri` option '{o}'")),
+                }
+                i += if a == "whole" { 1 } else { 2 };
+            }
+            Ok(KeySource::Uri { whole, len, depth })
+        }
+        "hash" => {
+            if args.is_empty() {
+                Err("`balance hash` needs an expression".into())
+            } else {
+                Ok(KeySource::Expr(args.join(" ")))
+            }
+        }
+        other => Err(format!(
+            "`balance {other}` is not supported (only hdr(NAME), uri and hash EXPR, which \
+             hash a key)"
+        )),
+    }
+}
+
+fn parse_hash_type(w: &[String]) -> Result<HashType, String> {
+    match w.get(1).map(String::as_str) {
+        Some("consistent") => {}
+        Some("map-based") => {
+            return Err("`hash-type map-based` is not supported (only consistent)".into());
+        }
+        _ => return Err("`hash-type` expects consistent or map-based".into()),
+    }
+    match w.get(2..).unwrap_or(&[]) {
+        [] => Ok(HashType::default()),
+        [f, rest @ ..] => {
+            let function = HashFunction::from_name(f)
+                .ok_or_else(|| format!("unknown hash function '{f}' (sdbm, djb2, wt6, crc32)"))?;
+            match rest {
+                [] => Ok(HashType::new(function, false)),
+                [a] if a == "avalanche" => Ok(HashType::new(function, true)),
+                [o, ..] => Err(format!("unexpected '{o}' after the hash function")),
+            }
+        }
+    }
+}
+
+/// Parses the backends and listen sections of an HAProxy configuration (with
+/// their settings inherited from `defaults`).
+///
+/// # Errors
+/// Syntax errors and unsupported directives, naming the line.
+fn sections(text: &str) -> anyhow::Result<Vec<Section>> {
+    let mut defaults = Settings {
+        weight: 1,
+        ..Settings::default()
+    };
+    let mut out: Vec<Section> = Vec::new();
+    // Which kind of section we are in: "defaults", "backend"/"listen", other.
+    let mut kind = String::new();
+    for (i, raw) in text.lines().enumerate() {
+        let n = i + 1;
+        let w = words(raw, n)?;
+        let Some(head) = w.first().map(String::as_str) else {
+            continue;
+        };
+        if SECTIONS.contains(&head) {
+            kind = head.to_string();
+            match head {
+                "defaults" => {
+                    if w.len() > 1 {
+                        bail!("line {n}: named `defaults` sections are not supported");
+                    }
+                    defaults = Settings {
+                        weight: 1,
+                        ..Settings::default()
+                    };
+                }
+                "backend" | "listen" => {
+                    let Some(name) = w.get(1) else {
+                        bail!("line {n}: `{head}` needs a name");
+                    };
+                    if w.get(2).is_some_and(|f| f == "from") {
+                        bail!("line {n}: `{head} ... from` is not supported");
+                    }
+                    if out.iter().any(|s| &s.name == name) {
+                        bail!("line {n}: duplicate section '{name}'");
+                    }
+                    out.push(Section {
+                        name: name.clone(),
+                        line: n,
+                        settings: defaults.clone(),
+                        servers: Vec::new(),
+                    });
+                }
+                _ => {}
+            }
+            continue;
+        }
+        let settings = match kind.as_str() {
+            "defaults" => &mut defaults,
+            "backend" | "listen" => match out.last_mut() {
+                Some(s) => &mut s.settings,
+                None => continue,
+            },
+            _ => continue,
+        };
+        match head {
+            "balance" => settings.balance = Some((parse_balance(&w), n)),
+            "hash-type" => settings.hash_type = Some((parse_hash_type(&w), n)),
+            "hash-balance-factor" if w.get(1).is_none_or(|f| f != "0") => {
+                bail!(
+                    "line {n}: `hash-balance-factor` is not supported (bounded loads depend on \
+                     the current load, not on the key)"
+                );
+            }
+            "default-server" => {
+                let mut id = 0;
+                server_params(
+                    w.get(1..).unwrap_or(&[]),
+                    n,
+                    &mut id,
+                    &mut settings.weight,
+                    true,
+                )?;
+            }
+            "server" if kind != "defaults" => {
+                let (Some(name), Some(address)) = (w.get(1), w.get(2)) else {
+                    bail!("line {n}: expected `server NAME ADDR [params]`");
+                };
+                let mut s = HaproxyServer {
+                    name: name.clone(),
+                    address: address.clone(),
+                    id: 0,
+                    weight: settings.weight,
+                    line: n,
+                };
+                server_params(
+                    w.get(3..).unwrap_or(&[]),
+                    n,
+                    &mut s.id,
+                    &mut s.weight,
+                    false,
+                )?;
+                if let Some(sec) = out.last_mut() {
+                    sec.servers.push(s);
+                }
+            }
+            "server-template" => {
+                bail!("line {n}: `server-template` is not supported (servers come from DNS)")
+            }
+            "cookie"
+            | "stick"
+            | "stick-table"
+            | "stick-store-request"
+            | "stick-store-response"
+            | "use-server"
+            | "persist"
+            | "force-persist"
+            | "ignore-persist"
+                if kind != "defaults" || head == "cookie" =>
+            {
+                bail!(
+                    "line {n}: `{head}` (persistence) is not supported: it sends a request to \
+                     a server its key does not choose"
+                )
+            }
+            "http-request" => {
+                if let Some(a) = w.get(1).filter(|a| REWRITES.contains(&a.as_str())) {
+                    bail!(
+                        "line {n}: `http-request {a}` may rewrite what the balance algorithm \
+                         reads: not supported in a hashing backend"
+                    );
+                }
+            }
+            _ => {}
+        }
+    }
+    Ok(out)
+}
+
+/// Parses the backend or listen section named `pool` (or the only one with
+/// servers).
+///
+/// # Errors
+/// Syntax errors, unsupported directives, a missing or ambiguous backend.
+pub fn parse(text: &str, pool: Option<&str>) -> anyhow::Result<HaproxyBackend> {
+    let secs = sections(text)?;
+    let names = |secs: &[&Section]| {
+        let mut s = String::new();
+        for x in secs {
+            let _ = write!(s, "{}{}", if s.is_empty() { "" } else { ", " }, x.name);
+        }
+        s
+    };
+    let with_servers: Vec<&Section> = secs.iter().filter(|s| !s.servers.is_empty()).collect();
+    let sec = match pool {
+        Some(p) => match secs.iter().find(|s| s.name == p) {
+            Some(s) => s,
+            None => bail!(
+                "no backend '{p}' (backends: {})",
+                names(&secs.iter().collect::<Vec<_>>())
+            ),
+        },
+        None => match with_servers.as_slice() {
+            [] => bail!("no backend with servers"),
+            [one] => *one,
+            _ => bail!(
+                "several backends have servers: pick one with --pool ({})",
+                names(&with_servers)
+            ),
+        },
+    };
+    let at = sec.line;
+    let key = match &sec.settings.balance {
+        None => bail!(
+            "backend '{}' (line {at}) has no `balance` (round robin): it does not hash keys",
+            sec.name
+        ),
+        Some((Err(e), l)) => bail!("line {l}: {e}"),
+        Some((Ok(k), _)) => k.clone(),
+    };
+    let hash = match &sec.settings.hash_type {
+        None => bail!(
+            "backend '{}' (line {at}) has no `hash-type`, so HAProxy uses map-based hashing: \
+             not supported (add `hash-type consistent`)",
+            sec.name
+        ),
+        Some((Err(e), l)) => bail!("line {l}: {e}"),
+        Some((Ok(h), _)) => *h,
+    };
+    if sec.servers.is_empty() {
+        bail!("backend '{}' has no server", sec.name);
+    }
+    for (i, s) in sec.servers.iter().enumerate() {
+        if let Some(o) = sec
+            .servers
+            .get(..i)
+            .and_then(|b| b.iter().find(|o| o.name == s.name))
+        {
+            bail!(
+                "line {}: server name '{}' already used on line {}",
+                s.line,
+                s.name,
+                o.line
+            );
+        }
+    }
+    Ok(HaproxyBackend {
+        name: sec.name.clone(),
+        hash,
+        key,
+        servers: sec.servers.clone(),
+    })
+}
+
+/// A parsed backend, routing keys as HAProxy 2.6 does.
+pub struct HaproxyRouter {
+    backend: Box<Consistent>,
+    key: KeySource,
+    names: Vec<String>,
+}
+
+impl std::fmt::Debug for HaproxyRouter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HaproxyRouter")
+            .field("hash", &self.backend.hash_type())
+            .field("key", &self.key)
+            .field("servers", &self.names)
+            .finish()
+    }
+}
+
+impl HaproxyRouter {
+    /// Builds the router of a backend.
+    ///
+    /// # Errors
+    /// Capacity ([`HAPROXY_MAX_SERVERS`], [`HAPROXY_MAX_NODES`]), ids, or
+    /// chring errors.
+    pub fn new(be: &HaproxyBackend) -> anyhow::Result<Self> {
+        if be.servers.len() > HAPROXY_MAX_SERVERS {
+            bail!("at most {HAPROXY_MAX_SERVERS} servers per backend are supported");
+        }
+        let total: u64 = be.servers.iter().map(|s| u64::from(s.weight)).sum();
+        if total * u64::from(NODES_PER_WEIGHT) > HAPROXY_MAX_NODES as u64 {
+            bail!("total weight {total} needs more than the {HAPROXY_MAX_NODES} nodes supported");
+        }
+        let mut ids: Vec<u32> = be.servers.iter().map(|s| s.id).collect();
+        assign_ids(&mut ids).context("server ids")?;
+        let hash = be.hash;
+        let mut backend: Box<Consistent> = on_big_stack(move || Box::new(Consistent::new(hash)))?;
+        for (s, id) in be.servers.iter().zip(ids) {
+            backend
+                .add(id, s.weight)
+                .with_context(|| format!("line {}: server '{}' (id {id})", s.line, s.name))?;
+        }
+        Ok(Self {
+            backend,
+            key: be.key.clone(),
+            names: be.servers.iter().map(|s| s.name.clone()).collect(),
+        })
+    }
+}
+
+/// The bytes HAProxy hashes for a request whose key (header value, URI) is
+/// `key`; `None` when it falls back to round robin.
+fn hashed_part<'k>(source: &KeySource, key: &'k [u8]) -> Option<&'k [u8]> {
+    match source {
+        KeySource::Header(_) => {
+            let first = key.split(|&b| b == b',').next().unwrap_or(&[]);
+            let first = first.trim_ascii();
+            (!first.is_empty()).then_some(first)
+        }
+        KeySource::Uri { whole, len, depth } => {
+            let limit = if *len > 0 {
+                key.len().min(*len)
+            } else {
+                key.len()
+            };
+            let mut slashes = 0;
+            let mut end = 0;
+            for &c in key.get(..limit).unwrap_or(&[]) {
+                if c == b'/' {
+                    slashes += 1;
+                    if *depth > 0 && slashes == depth + 1 {
+                        break;
+                    }
+                } else if c == b'?' && !whole {
+                    break;
+                }
+                end += 1;
+            }
+            key.get(..end)
+        }
+        KeySource::Expr(_) => Some(key),
+    }
+}
+
+impl KeyRouter for HaproxyRouter {
+    fn route(&mut self, key: &[u8]) -> Option<&str> {
+        let part = hashed_part(&self.key, key)?;
+        let i = self.backend.lookup(part)?;
+        self.names.get(i).map(String::as_str)
+    }
+}
+
+/// The router of the backend `pool` (or the only one with servers) of an
+/// HAProxy configuration.
+///
+/// # Errors
+/// Parse errors, unsupported directives, a missing or ambiguous backend.
+pub fn router(text: &str, pool: Option<&str>) -> anyhow::Result<Box<dyn KeyRouter>> {
+    Ok(Box::new(HaproxyRouter::new(&parse(text, pool)?)?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn err(r: anyhow::Result<Box<dyn KeyRouter>>) -> String {
+        match r {
+            Ok(_) => panic!("expected an error"),
+            Err(e) => format!("{e:#}"),
+        }
+    }
+
+    const CFG: &str = "
+global
+    maxconn 100
+defaults
+    mode http
+    balance hdr(X-Key)
+    hash-type consistent
+    timeout connect 1s
+frontend fe
+    bind 127.0.0.1:8080
+    default_backend cache
+backend cache
+    server a 10.0.0.1:80 check
+    server b 10.0.0.2:80 weight 3 id 7
+    server 'c' 10.0.0.3:80 # comment
+backend uris
+    balance uri depth 2 len 40
+    hash-type consistent crc32 avalanche
+    default-server weight 2
+    server x 10.0.0.9:80
+    server y 10.0.0.8:80 weight 1
+";
+
+    #[test]
+    fn parses_backends_with_defaults() {
+        let be = parse(CFG, Some("cache")).unwrap();
+        assert_eq!(be.hash, HashType::new(HashFunction::Sdbm, true));
+        assert_eq!(be.key, KeySource::Header("x-key".into()));
+        let s: Vec<(&str, u32, u32)> = be
+            .servers
+            .iter()
+            .map(|s| (s.name.as_str(), s.id, s.weight))
+            .collect();
+        assert_eq!(s, [("a", 0, 1), ("b", 7, 3), ("c", 0, 1)]);
+        let be = parse(CFG, Some("uris")).unwrap();
+        assert_eq!(be.hash, HashType::new(HashFunction::Crc32, true));
+        assert_eq!(
+            be.key,
+            KeySource::Uri {
+                whole: false,
+                len: 40,
+                depth: 2
+            }
+        );
+        assert_eq!(be.servers[0].weight, 2);
+        assert_eq!(be.servers[1].weight, 1);
+    }
+
+    #[test]
+    fn routes_like_chring_compat() {
+        let mut r = router(CFG, Some("cache")).unwrap();
+        let mut c: HaproxyConsistent<4, 256> = HaproxyConsistent::new(HashType::default());
+        c.add(1, 1).unwrap();
+        c.add(7, 3).unwrap();
+        c.add(3, 1).unwrap(); // auto ids: a=1, (b explicit), c=3
+        for i in 0..300 {
+            let k = format!("key-{i}");
+            let want = ["a", "b", "c"][c.lookup(k.as_bytes()).unwrap()];
+            assert_eq!(r.route(k.as_bytes()), Some(want));
+            let spaced = format!("  {k} , other");
+            assert_eq!(r.route(spaced.as_bytes()), Some(want));
+        }
+        assert_eq!(r.route(b""), None);
+        assert_eq!(r.route(b" ,x"), None);
+    }
+
+    #[test]
+    fn uri_parts() {
+        let u = |whole, len, depth| KeySource::Uri { whole, len, depth };
+        let k = b"/a/b/c?x=1";
+        assert_eq!(hashed_part(&u(false, 0, 0), k), Some(&b"/a/b/c"[..]));
+        assert_eq!(hashed_part(&u(true, 0, 0), k), Some(&k[..]));
+        assert_eq!(hashed_part(&u(false, 0, 2), k), Some(&b"/a/b"[..]));
+        assert_eq!(hashed_part(&u(false, 3, 0), k), Some(&b"/a/"[..]));
+    }
+
+    #[test]
+    fn errors() {
+        let base = "backend b\n balance hdr(k)\n hash-type consistent\n server s 1.1.1.1:1\n";
+        assert!(router(base, None).is_ok());
+        for (extra, want) in [
+            (" server t 1.1.1.2:1 backup\n", "backup"),
+            (" server t 1.1.1.2:1 disabled\n", "disabled"),
+            (" server t 1.1.1.2:1 frobnicate\n", "frobnicate"),
+            (" server t 1.1.1.2:1 weight 257\n", "weight"),
+            (" server s 1.1.1.2:1\n", "already used"),
+            (" server t 1.1.1.2:1 id 0\n", "id"),
+            (" hash-balance-factor 150\n", "hash-balance-factor"),
+            (" hash-type map-based\n", "map-based"),
+            (" hash-type consistent md5\n", "md5"),
+            (" balance roundrobin\n", "roundrobin"),
+            (" balance uri path-only\n", "path-only"),
+            (" cookie SRV insert\n", "persistence"),
+            (" stick on src\n", "persistence"),
+            (" http-request set-header k v\n", "rewrite"),
+            (" server-template s 3 x:1\n", "server-template"),
+        ] {
+            let e = err(router(&format!("{base}{extra}"), None));
+            assert!(e.contains(want), "{extra}: {e}");
+        }
+        let e = err(router("backend b\n balance hdr(k)\n server s a:1\n", None));
+        assert!(e.to_string().contains("map-based"), "{e}");
+        let e = err(router(
+            "backend b\n hash-type consistent\n server s a:1\n",
+            None,
+        ));
+        assert!(e.to_string().contains("no `balance`"), "{e}");
+        let e = err(router(CFG, None));
+        assert!(e.to_string().contains("--pool"), "{e}");
+    }
+}

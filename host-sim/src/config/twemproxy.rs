@@ -1,0 +1,317 @@
+//! nutcracker (twemproxy) YAML configurations: a pool with `distribution:
+//! ketama` routes exactly as [`chring::compat::twemproxy::Ketama`] does.
+//!
+//! The file maps pool names to pools, as nutcracker's does. Read from a pool:
+//! `hash:` (default `fnv1a_64`, as twemproxy), `distribution:` (default
+//! `ketama`; `modula` and `random` are errors), `hash_tag:` (two characters),
+//! `auto_eject_hosts:` (`true` is an error: it reroutes keys on run-time
+//! failures, which a configuration cannot predict) and `servers:` (`-
+//! host:port:weight [name]` or `- /path/to/socket:weight [name]`). The
+//! directives that do not change routing (`listen`, `timeout`, `redis`, ...) are
+//! accepted and ignored; any other directive is an error, as in nutcracker.
+//! Each key is printed with its server's name, or `host:port` when unnamed.
+
+use anyhow::{Context, anyhow, bail};
+use chring::compat::twemproxy::{Ketama, KeyHash, ServerLine};
+use yaml_rust2::{Yaml, YamlLoader};
+
+use crate::route::KeyRouter;
+use crate::util::on_big_stack;
+
+/// Most servers a pool may have here.
+pub const MAX_SERVERS: usize = 1024;
+/// Longest server identity accepted (twemproxy cuts the MD5 input at 272 bytes).
+pub const MAX_NAME: usize = 272;
+/// Points for the fullest pool: never more than 160 per server.
+const MAX_POINTS: usize = 160 * MAX_SERVERS;
+
+type Pool = Ketama<MAX_SERVERS, MAX_POINTS, MAX_NAME>;
+
+/// Directives nutcracker knows that do not change where a key goes.
+const IGNORED: &[&str] = &[
+    "listen",
+    "timeout",
+    "backlog",
+    "client_connections",
+    "redis",
+    "tcpkeepalive",
+    "reuseport",
+    "redis_auth",
+    "redis_db",
+    "preconnect",
+    "server_connections",
+    "server_retry_timeout",
+    "server_failure_limit",
+];
+
+/// A twemproxy pool as a [`KeyRouter`].
+pub struct TwemproxyRouter {
+    pool: Box<Pool>,
+    labels: Vec<String>,
+}
+
+impl std::fmt::Debug for TwemproxyRouter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TwemproxyRouter")
+            .field("hash", &self.pool.key_hash())
+            .field("hash_tag", &self.pool.hash_tag())
+            .field("servers", &self.labels)
+            .finish()
+    }
+}
+
+impl TwemproxyRouter {
+    /// The server names (or `host:port`), in file order.
+    #[must_use]
+    pub fn labels(&self) -> &[String] {
+        &self.labels
+    }
+}
+
+impl KeyRouter for TwemproxyRouter {
+    fn route(&mut self, key: &[u8]) -> Option<&str> {
+        let i = self.pool.server_for(key)?;
+        self.labels.get(i).map(String::as_str)
+    }
+}
+
+/// Builds the router of the pool named `pool` (needed when the file has several).
+///
+/// # Errors
+/// YAML errors, a missing or ambiguous pool, and every directive or value that
+/// nutcracker would reject or that routes in a way not modelled here.
+pub fn router(text: &str, pool: Option<&str>) -> anyhow::Result<Box<dyn KeyRouter>> {
+    Ok(Box::new(parse(text, pool)?))
+}
+
+/// [`router`], with the concrete type.
+///
+/// # Errors
+/// As [`router`].
+pub fn parse(text: &str, pool: Option<&str>) -> anyhow::Result<TwemproxyRouter> {
+    let docs = YamlLoader::load_from_str(text).context("not valid YAML")?;
+    let [root] = docs.as_slice() else {
+        bail!("expected one YAML document of pools, found {}", docs.len());
+    };
+    let Yaml::Hash(pools) = root else {
+        bail!("expected a mapping of pool names to pools at the top level");
+    };
+    let names: Vec<String> = pools.keys().map(scalar_text).collect();
+    let (name, body) = match pool {
+        Some(want) => pools
+            .iter()
+            .find(|(k, _)| scalar_text(k) == want)
+            .map(|(k, v)| (scalar_text(k), v))
+            .ok_or_else(|| anyhow!("no pool '{want}'; pools: {}", names.join(", ")))?,
+        None => match pools.iter().next() {
+            Some((k, v)) if pools.len() == 1 => (scalar_text(k), v),
+            _ if pools.is_empty() => bail!("no pool in the file"),
+            _ => bail!(
+                "{} pools ({}): pick one with --pool NAME",
+                pools.len(),
+                names.join(", ")
+            ),
+        },
+    };
+    build_pool(body).with_context(|| format!("pool '{name}'"))
+}
+
+fn scalar_text(y: &Yaml) -> String {
+    match y {
+        Yaml::String(s) | Yaml::Real(s) => s.clone(),
+        Yaml::Integer(i) => i.to_string(),
+        Yaml::Boolean(b) => b.to_string(),
+        Yaml::Null => "~".into(),
+        other => format!("{other:?}"),
+    }
+}
+
+fn as_string<'a>(key: &str, y: &'a Yaml) -> anyhow::Result<&'a str> {
+    y.as_str()
+        .ok_or_else(|| anyhow!("'{key}:' must be a string, not {}", scalar_text(y)))
+}
+
+fn build_pool(body: &Yaml) -> anyhow::Result<TwemproxyRouter> {
+    let Yaml::Hash(map) = body else {
+        bail!("expected a mapping of directives");
+    };
+    let mut hash = KeyHash::default();
+    let mut hash_tag = None;
+    let mut servers = None;
+    for (k, v) in map {
+        let key = k
+            .as_str()
+            .ok_or_else(|| anyhow!("directive names must be strings: {}", scalar_text(k)))?;
+        match key {
+            "hash" => {
+                let s = as_string(key, v)?;
+                hash = s.parse().map_err(|e| anyhow!("hash: '{s}': {e}"))?;
+            }
+            "distribution" => match as_string(key, v)? {
+                "ketama" => {}
+                d @ ("modula" | "random") => {
+                    bail!("distribution: {d} is not supported (only ketama, the consistent one)")
+                }
+                d => bail!("distribution: unknown '{d}' (nutcracker has ketama, modula, random)"),
+            },
+            "hash_tag" => {
+                let s = as_string(key, v)?;
+                let tag: [u8; 2] = s.as_bytes().try_into().map_err(|_| {
+                    anyhow!("hash_tag: '{s}' must be exactly two characters, as in \"{{}}\"")
+                })?;
+                hash_tag = Some(tag);
+            }
+            "auto_eject_hosts" => match v {
+                Yaml::Boolean(false) => {}
+                Yaml::Boolean(true) => bail!(
+                    "auto_eject_hosts: true is not supported: nutcracker then removes failing \
+                     servers from the continuum at run time, so routing depends on failures \
+                     a configuration cannot predict (set it to false to route the healthy pool)"
+                ),
+                other => bail!(
+                    "auto_eject_hosts: expected true or false, not {}",
+                    scalar_text(other)
+                ),
+            },
+            "servers" => servers = Some(v),
+            k if IGNORED.contains(&k) => {}
+            k => bail!("unknown directive '{k}:'"),
+        }
+    }
+    let Some(Yaml::Array(list)) = servers else {
+        bail!("'servers:' is missing or not a list");
+    };
+    if list.is_empty() {
+        bail!("'servers:' is empty");
+    }
+    if list.len() > MAX_SERVERS {
+        bail!(
+            "{} servers; at most {MAX_SERVERS} are supported",
+            list.len()
+        );
+    }
+    let mut lines = Vec::with_capacity(list.len());
+    for (i, y) in list.iter().enumerate() {
+        let text = y.as_str().ok_or_else(|| {
+            anyhow!(
+                "server {}: expected a string, not {}",
+                i + 1,
+                scalar_text(y)
+            )
+        })?;
+        lines.push(text.to_string());
+    }
+    // Validate before building the (large) pool on its own stack.
+    for (i, text) in lines.iter().enumerate() {
+        ServerLine::parse(text.as_bytes())
+            .map_err(|e| anyhow!("server {} '{text}': {e}", i + 1))?;
+    }
+    on_big_stack(move || -> anyhow::Result<TwemproxyRouter> {
+        let mut pool = Box::new(Pool::new(hash));
+        pool.set_hash_tag(hash_tag);
+        let mut labels = Vec::with_capacity(lines.len());
+        for (i, text) in lines.iter().enumerate() {
+            let s = ServerLine::parse(text.as_bytes())
+                .map_err(|e| anyhow!("server {} '{text}': {e}", i + 1))?;
+            pool.add(s.identity(), s.weight).map_err(|e| {
+                anyhow!(
+                    "server {} '{text}' (identity '{}'): {e}",
+                    i + 1,
+                    String::from_utf8_lossy(s.identity())
+                )
+            })?;
+            labels.push(String::from_utf8_lossy(s.label()).into_owned());
+        }
+        Ok(TwemproxyRouter { pool, labels })
+    })?
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const EXAMPLE: &str = "\
+alpha:
+  listen: 127.0.0.1:22121
+  hash: fnv1a_64
+  distribution: ketama
+  auto_eject_hosts: false
+  redis: true
+  servers:
+   - 127.0.0.1:6379:1
+
+beta:
+  listen: 127.0.0.1:22122
+  hash: murmur
+  hash_tag: \"{}\"
+  distribution: ketama
+  timeout: 400
+  servers:
+   - 127.0.0.1:6380:1 server1
+   - 127.0.0.1:6381:1 server2
+   - 127.0.0.1:11211:2
+";
+
+    fn route(r: &mut TwemproxyRouter, key: &str) -> String {
+        r.route(key.as_bytes()).unwrap().to_string()
+    }
+
+    #[test]
+    fn picks_pools_and_labels() {
+        let e = parse(EXAMPLE, None).unwrap_err().to_string();
+        assert!(e.contains("alpha, beta") && e.contains("--pool"), "{e}");
+        let e = parse(EXAMPLE, Some("gamma")).unwrap_err().to_string();
+        assert!(e.contains("no pool 'gamma'"), "{e}");
+        let mut a = parse(EXAMPLE, Some("alpha")).unwrap();
+        assert_eq!(route(&mut a, "k"), "127.0.0.1:6379");
+        let mut b = parse(EXAMPLE, Some("beta")).unwrap();
+        assert_eq!(b.labels(), ["server1", "server2", "127.0.0.1:11211"]);
+        // hash_tag: keys with the same tag go to the same server.
+        assert_eq!(route(&mut b, "a{user7}b"), route(&mut b, "user7"));
+        // The same pool built directly in chring.
+        let mut pool: Ketama<4, 640> = Ketama::new(KeyHash::Murmur);
+        for n in ["server1", "server2", "127.0.0.1"] {
+            pool.add(n.as_bytes(), if n.starts_with('1') { 2 } else { 1 })
+                .unwrap();
+        }
+        for k in 0..500 {
+            let key = format!("key-{k}");
+            let i = pool.server_for(key.as_bytes()).unwrap();
+            assert_eq!(route(&mut b, &key), b.labels()[i]);
+        }
+    }
+
+    #[test]
+    fn rejects_what_it_cannot_match() {
+        let pool = |extra: &str| {
+            format!("p:\n  listen: 127.0.0.1:1\n{extra}  servers:\n   - a:1:1\n   - b:1:1\n")
+        };
+        for (extra, msg) in [
+            ("  distribution: modula\n", "not supported"),
+            ("  distribution: random\n", "not supported"),
+            ("  distribution: nope\n", "unknown"),
+            ("  auto_eject_hosts: true\n", "auto_eject_hosts"),
+            ("  hash: sha1\n", "unknown twemproxy hash"),
+            ("  hash_tag: \"{\"\n", "two characters"),
+            ("  colour: blue\n", "unknown directive"),
+        ] {
+            let e = format!("{:#}", parse(&pool(extra), None).unwrap_err());
+            assert!(e.contains(msg), "{extra}: {e}");
+        }
+        for (text, msg) in [
+            ("p:\n  servers:\n   - a:1:0\n", "zero weight"),
+            ("p:\n  servers:\n   - a:1\n", "server 1"),
+            (
+                "p:\n  servers:\n   - a:11211:1\n   - a:11211:2\n",
+                "already exists",
+            ),
+            ("p:\n  servers: []\n", "empty"),
+            ("p:\n  hash: md5\n", "missing"),
+            ("- a\n", "mapping"),
+            ("p: [", "YAML"),
+        ] {
+            let e = format!("{:#}", parse(text, None).unwrap_err());
+            assert!(e.contains(msg), "{text}: {e}");
+        }
+    }
+}
