@@ -20,6 +20,7 @@
 //! | [`RoundRobin`] | smooth weighted round robin (nginx) | *O*(n) | not key-affine |
 //! | [`TtlCache`] | fixed-capacity TTL + LRU cache / flow table | *O*(1) expected | |
 //! | [`workload`] | seeded uniform and Zipf key generators | *O*(1) | |
+//! | [`compat`] | nginx, twemproxy (ketama) and HAProxy placement, bit for bit | as each daemon | as each daemon |
 //! | [`protocol`] | line protocol and [`protocol::Controller`]: a balancer driven over a UART | *O*(1) per byte | |
 //!
 //! All strategies implement [`Strategy`]: pick a backend for a key hash, add and
