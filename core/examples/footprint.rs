@@ -62,7 +62,7 @@ fn main() {
     row(
         "`Jump<128, 128>`",
         size_of::<Jump<128, 128>>(),
-        "2 B per bucket",
+        "4 B per bucket (id + health)",
     );
     row(
         "`Rendezvous<128>`",

@@ -2,10 +2,13 @@
 
 use crate::fleet::{AddError, BackendId, Fleet, UnknownBackend};
 use crate::hash::mix;
-use crate::strategy::{Strategy, fleet_methods};
+use crate::strategy::Strategy;
 
 /// Marks a bucket whose backend was removed.
-const HOLE: u16 = u16::MAX;
+const HOLE: u32 = u32::MAX;
+
+/// A bucket entry's flag: its backend is up (the low 16 bits hold its id).
+const UP: u32 = 1 << 16;
 
 /// Retries before the deterministic fallback scan (see [`Jump`]).
 const MAX_ATTEMPTS: u64 = 32;
@@ -15,15 +18,21 @@ const MAX_ATTEMPTS: u64 = 32;
 /// (Lamping & Veach, "A Fast, Minimal Memory, Consistent Hash Algorithm", 2014).
 /// Returns 0 when `n == 0`.
 #[must_use]
+#[inline]
 pub fn jump_hash(mut key: u64, n: u32) -> u32 {
+    if n == 0 {
+        return 0;
+    }
+    let n = i64::from(n);
     let mut b: i64 = -1;
     let mut j: i64 = 0;
-    while j < i64::from(n) {
+    // The loop runs at least once (n >= 1), so `b` ends in `0..n`.
+    while j < n {
         b = j;
         key = key.wrapping_mul(2_862_933_555_777_941_757).wrapping_add(1);
         j = ((b + 1) as f64 * ((1u64 << 31) as f64 / ((key >> 33) + 1) as f64)) as i64;
     }
-    b.max(0) as u32
+    b as u32
 }
 
 /// Jump consistent hash over `S` buckets for up to `B` backends.
@@ -40,12 +49,14 @@ pub fn jump_hash(mut key: u64, n: u32) -> u32 {
 /// (bucket numbers), not only on names: replay the same fleet changes to get the
 /// same routing.
 ///
-/// Cost: *O*(ln n) per attempt, expected `n / live` attempts; 2 bytes per bucket.
+/// Cost: *O*(ln n) per attempt, expected `n / live` attempts; a bucket is 4 bytes
+/// (its backend's id and health, so a lookup reads one entry and nothing else).
 /// Disruption: exactly minimal for additions, removals and health changes.
 #[derive(Debug, Clone)]
 pub struct Jump<const B: usize, const S: usize> {
     fleet: Fleet<B>,
-    buckets: heapless::Vec<u16, S>,
+    /// Per bucket: [`HOLE`], or the backend's id, with [`UP`] while it is up.
+    buckets: heapless::Vec<u32, S>,
 }
 
 impl<const B: usize, const S: usize> Default for Jump<B, S> {
@@ -76,27 +87,37 @@ impl<const B: usize, const S: usize> Jump<B, S> {
         self.buckets.len()
     }
 
+    #[inline]
     fn live(&self, bucket: u32) -> Option<BackendId> {
-        let slot = *self.buckets.get(bucket as usize)?;
-        if slot == HOLE {
-            return None;
-        }
-        let b = self.fleet.get(usize::from(slot))?;
-        b.up.then_some(b.id)
+        let e = *self.buckets.get(bucket as usize)?;
+        // Holes have every high bit set, down backends none.
+        (e >> 16 == UP >> 16).then_some(BackendId(e as u16))
     }
 
     /// The backend for `key_hash` among backends that are up.
     #[must_use]
+    #[inline]
     pub fn lookup(&self, key_hash: u64) -> Option<BackendId> {
         let n = self.buckets.len() as u32;
-        let mut k = key_hash;
-        let mut last = 0;
-        for attempt in 0..MAX_ATTEMPTS {
-            last = jump_hash(k, n);
+        // Attempt 0, the only one unless the bucket is a hole or down: small
+        // enough to inline, with the retries out of line.
+        let first = jump_hash(key_hash, n);
+        match self.live(first) {
+            Some(id) => Some(id),
+            None => self.retry(key_hash, n, first),
+        }
+    }
+
+    /// Attempts `1..MAX_ATTEMPTS` of [`lookup`](Self::lookup), then the scan.
+    #[cold]
+    #[inline(never)]
+    fn retry(&self, key_hash: u64, n: u32, first: u32) -> Option<BackendId> {
+        let mut last = first;
+        for attempt in 1..MAX_ATTEMPTS {
+            last = jump_hash(mix(key_hash, attempt), n);
             if let Some(id) = self.live(last) {
                 return Some(id);
             }
-            k = mix(key_hash, attempt + 1);
         }
         (1..=n).find_map(|d| self.live((last + d) % n))
     }
@@ -113,36 +134,54 @@ impl<const B: usize, const S: usize> Strategy for Jump<B, S> {
         if need > S - self.buckets.len() {
             return Err(AddError::NoRoom);
         }
-        let slot = self.fleet.push(id, h, weight)? as u16;
+        self.fleet.push(id, h, weight)?;
+        // New backends are up.
+        let entry = u32::from(id.0) | UP;
         let mut left = weight as usize;
         for s in self.buckets.iter_mut().filter(|s| **s == HOLE) {
             if left == 0 {
                 break;
             }
-            *s = slot;
+            *s = entry;
             left -= 1;
         }
         for _ in 0..left {
-            self.buckets.push(slot).map_err(|_| AddError::NoRoom)?;
+            self.buckets.push(entry).map_err(|_| AddError::NoRoom)?;
         }
         Ok(())
     }
     fn remove(&mut self, id: BackendId) -> Result<(), UnknownBackend> {
-        let slot = self.fleet.slot(id).ok_or(UnknownBackend(id))? as u16;
+        let slot = self.fleet.slot(id).ok_or(UnknownBackend(id))?;
         for s in self.buckets.iter_mut() {
-            if *s == slot {
+            if *s != HOLE && *s as u16 == id.0 {
                 *s = HOLE;
-            } else if *s != HOLE && *s > slot {
-                *s -= 1;
             }
         }
-        self.fleet.remove_slot(usize::from(slot));
+        self.fleet.remove_slot(slot);
+        Ok(())
+    }
+    fn set_up(&mut self, id: BackendId, up: bool) -> Result<(), UnknownBackend> {
+        self.fleet.set_up(id, up)?;
+        let entry = u32::from(id.0) | if up { UP } else { 0 };
+        for s in self.buckets.iter_mut() {
+            if *s != HOLE && *s as u16 == id.0 {
+                *s = entry;
+            }
+        }
         Ok(())
     }
     fn pick(&mut self, key_hash: u64) -> Option<BackendId> {
         self.lookup(key_hash)
     }
-    fleet_methods!();
+    fn start(&mut self, id: BackendId) -> Result<(), crate::LoadError> {
+        self.fleet.start(id)
+    }
+    fn finish(&mut self, id: BackendId) -> Result<(), crate::LoadError> {
+        self.fleet.finish(id)
+    }
+    fn backends(&self) -> &[crate::Backend] {
+        self.fleet.as_slice()
+    }
 }
 
 #[cfg(test)]

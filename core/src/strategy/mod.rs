@@ -4,7 +4,7 @@
 //! | --- | --- | --- | --- | --- | --- |
 //! | [`Ring`] | *O*(1) expected (prefix index) | `vnodes x w` points, 8 B each | exactly that backend's share, ~1/n | points x w | yes |
 //! | [`Maglev`] | *O*(1): one table read | `M` table entries, 2 B each | ~1/n plus a small documented excess | turns x w | yes |
-//! | [`Jump`] | *O*(ln n) | `w` buckets, 2 B each | exactly that backend's share | buckets x w | yes |
+//! | [`Jump`] | *O*(ln n) | `w` buckets, 4 B each | exactly that backend's share | buckets x w | yes |
 //! | [`Rendezvous`] | *O*(n) | none | exactly that backend's share | logarithmic method | yes |
 //! | [`BoundedLoad`] | *O*(1) expected, walks on overload | as the ring | as the ring, plus overload spill | points and capacity | mostly |
 //! | [`Modulo`] | *O*(n) weighted, *O*(1) arithmetic | none | ~(n-1)/n: almost all | slices x w | yes |
