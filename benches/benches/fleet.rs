@@ -44,6 +44,37 @@ pub(crate) fn ring<const B: usize, const P: usize, const I: usize>(
     r
 }
 
+/// The `(id, name, weight 1)` list of `names`, for the bulk constructors.
+fn batch(names: &[String]) -> Vec<(BackendId, &[u8], u32)> {
+    names
+        .iter()
+        .enumerate()
+        .map(|(i, n)| {
+            (
+                BackendId(u16::try_from(i).expect("n fits in u16")),
+                n.as_bytes(),
+                1,
+            )
+        })
+        .collect()
+}
+
+/// [`ring`] built with one `Ring::add_many` (one sort, one index rebuild).
+pub(crate) fn ring_bulk<const B: usize, const P: usize, const I: usize>(
+    names: &[String],
+) -> Box<Ring<B, P, I>> {
+    let mut r = Box::new(Ring::new(RingConfig::new(VNODES)).expect("config"));
+    r.add_many(&batch(names)).expect("add_many");
+    r
+}
+
+/// [`maglev`] built with one `Maglev::add_many` (one table rebuild).
+pub(crate) fn maglev_bulk<const B: usize>(names: &[String]) -> Box<Maglev<B, MAGLEV_M>> {
+    let mut m = Box::new(Maglev::new());
+    m.add_many(&batch(names)).expect("add_many");
+    m
+}
+
 /// `BoundedLoad<B, P, I>`: the same ring, balance factor [`BALANCE`].
 pub(crate) fn bounded<const B: usize, const P: usize, const I: usize>(
     names: &[String],

@@ -118,6 +118,14 @@ pub(crate) fn build(g: &mut BenchmarkGroup<'_, WallTime>) {
         || fleet::ring::<128, 12_800, 0>(first),
         |r| r.add(new_id, extra, 1).expect("add"),
     );
+    // The same, built in one call: one sort and one index rebuild.
+    crate::bench_build(g, "chring-ring-bulk", || {
+        fleet::ring_bulk::<128, 12_800, 65_536>(first)
+    });
+    crate::bench_build(g, "chring-ring-noindex-bulk", || {
+        fleet::ring_bulk::<128, 12_800, 0>(first)
+    });
+    crate::bench_build(g, "chring-maglev-bulk", || fleet::maglev_bulk::<128>(first));
     build_pair(
         g,
         "chring-maglev",

@@ -16,6 +16,8 @@ use std::mem::size_of;
 use chring::{Jump, Maglev, Modulo, Rendezvous, Ring, TtlCache};
 use chring_benches::{Counting, N_BUILD};
 
+// The benches' builders; this example weighs a subset (one builder per structure).
+#[allow(dead_code)]
 #[path = "../benches/fleet.rs"]
 mod fleet;
 

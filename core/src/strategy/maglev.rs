@@ -89,6 +89,34 @@ impl<const B: usize, const M: usize> Maglev<B, M> {
             .map(|&id| BackendId(id))
     }
 
+    /// Adds several backends, `(id, name, weight)` each, and rebuilds the table
+    /// once (one [`Strategy::add`] per backend rebuilds it every time). The
+    /// result is identical to adding them one by one.
+    ///
+    /// # Errors
+    /// The index of the first backend that cannot be added and why; the table
+    /// is unchanged then.
+    pub fn add_many(
+        &mut self,
+        backends: &[(BackendId, &[u8], u32)],
+    ) -> Result<(), (usize, AddError)> {
+        let before = self.fleet.len();
+        for (i, &(id, name, weight)) in backends.iter().enumerate() {
+            let pushed = self
+                .fleet
+                .check_add(id, name, weight)
+                .and_then(|h| self.fleet.push(id, h, weight));
+            if let Err(e) = pushed {
+                while self.fleet.len() > before {
+                    self.fleet.remove_slot(self.fleet.len() - 1);
+                }
+                return Err((i, e));
+            }
+        }
+        self.rebuild();
+        Ok(())
+    }
+
     /// How many table entries each backend owns, in insertion order.
     pub fn entries_per_backend(&self) -> impl Iterator<Item = (BackendId, usize)> + '_ {
         self.fleet.as_slice().iter().map(move |b| {
@@ -207,6 +235,26 @@ mod tests {
         assert!(is_prime(251));
         assert!(!is_prime(65_536));
         assert!(!is_prime(1));
+    }
+
+    #[test]
+    fn add_many_equals_one_by_one() {
+        let mut one: Maglev<8, 251> = Maglev::new();
+        for (i, n) in [b"a", b"b", b"c"].iter().enumerate() {
+            one.add(BackendId(i as u16), *n, i as u32 + 1).unwrap();
+        }
+        let mut many: Maglev<8, 251> = Maglev::new();
+        let batch: [(BackendId, &[u8], u32); 3] = [
+            (BackendId(0), b"a", 1),
+            (BackendId(1), b"b", 2),
+            (BackendId(2), b"c", 3),
+        ];
+        many.add_many(&batch).unwrap();
+        assert_eq!(one.table, many.table);
+        let bad: [(BackendId, &[u8], u32); 2] = [(BackendId(5), b"x", 1), (BackendId(6), b"a", 1)];
+        assert_eq!(many.add_many(&bad), Err((1, AddError::DuplicateName)));
+        assert_eq!(many.backends().len(), 3);
+        assert_eq!(one.table, many.table);
     }
 
     #[test]
