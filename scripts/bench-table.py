@@ -86,7 +86,7 @@ HOW = {
     "chring-maglev": "XXH3; one read of a 65,537-entry table",
     "chring-jump": "XXH3; jump loop + bucket table",
     "chring-rendezvous": "XXH3 per backend",
-    "chring-bounded": "XXH3; ring walk, no load",
+    "chring-bounded": "XXH3; ring lookup + capacity check (walks only past overloaded backends), no load",
     "chring-modulo": "XXH3; `% n`",
     "baseline-search": "XXH3; sorted `u32` array, binary search",
     "baseline-search-index": "XXH3; sorted array + 2^16 index",

@@ -170,12 +170,19 @@ impl From<AddError> for WeightError {
 #[derive(Debug, Clone)]
 pub(crate) struct Fleet<const B: usize> {
     backends: heapless::Vec<Backend, B>,
+    /// Sum of `load` over all backends, kept up to date (bounded loads reads it
+    /// on every pick).
+    load_sum: u64,
+    /// Sum of `weight` over backends that are up, kept up to date.
+    up_weight_sum: u64,
 }
 
 impl<const B: usize> Fleet<B> {
     pub(crate) const fn new() -> Self {
         Self {
             backends: heapless::Vec::new(),
+            load_sum: 0,
+            up_weight_sum: 0,
         }
     }
 
@@ -233,20 +240,28 @@ impl<const B: usize> Fleet<B> {
                 load: 0,
             })
             .map_err(|_| AddError::Full)?;
+        self.up_weight_sum += u64::from(weight);
         Ok(slot)
     }
 
     /// Removes the backend at `slot`, keeping the order of the others.
     pub(crate) fn remove_slot(&mut self, slot: usize) -> Option<Backend> {
-        if slot < self.backends.len() {
-            Some(self.backends.remove(slot))
-        } else {
-            None
+        if slot >= self.backends.len() {
+            return None;
         }
+        let b = self.backends.remove(slot);
+        self.load_sum -= u64::from(b.load);
+        if b.up {
+            self.up_weight_sum -= u64::from(b.weight);
+        }
+        Some(b)
     }
 
     pub(crate) fn set_weight(&mut self, slot: usize, weight: u32) {
         if let Some(b) = self.backends.get_mut(slot) {
+            if b.up {
+                self.up_weight_sum = self.up_weight_sum - u64::from(b.weight) + u64::from(weight);
+            }
             b.weight = weight;
         }
     }
@@ -257,6 +272,13 @@ impl<const B: usize> Fleet<B> {
             .iter_mut()
             .find(|b| b.id == id)
             .ok_or(UnknownBackend(id))?;
+        if b.up != up {
+            if up {
+                self.up_weight_sum += u64::from(b.weight);
+            } else {
+                self.up_weight_sum -= u64::from(b.weight);
+            }
+        }
         b.up = up;
         Ok(())
     }
@@ -267,7 +289,10 @@ impl<const B: usize> Fleet<B> {
             .iter_mut()
             .find(|b| b.id == id)
             .ok_or(LoadError::Unknown)?;
-        b.load = b.load.saturating_add(1);
+        if let Some(l) = b.load.checked_add(1) {
+            b.load = l;
+            self.load_sum += 1;
+        }
         Ok(())
     }
 
@@ -278,18 +303,29 @@ impl<const B: usize> Fleet<B> {
             .find(|b| b.id == id)
             .ok_or(LoadError::Unknown)?;
         b.load = b.load.checked_sub(1).ok_or(LoadError::NotStarted)?;
+        self.load_sum -= 1;
         Ok(())
     }
 
+    /// Requests in flight over all backends. *O*(1).
     pub(crate) fn total_load(&self) -> u64 {
-        self.backends.iter().map(|b| u64::from(b.load)).sum()
+        debug_assert_eq!(
+            self.load_sum,
+            self.backends.iter().map(|b| u64::from(b.load)).sum::<u64>()
+        );
+        self.load_sum
     }
 
+    /// Total weight of the backends that are up. *O*(1).
     pub(crate) fn up_weight(&self) -> u64 {
-        self.backends
-            .iter()
-            .filter(|b| b.up)
-            .map(|b| u64::from(b.weight))
-            .sum()
+        debug_assert_eq!(
+            self.up_weight_sum,
+            self.backends
+                .iter()
+                .filter(|b| b.up)
+                .map(|b| u64::from(b.weight))
+                .sum::<u64>()
+        );
+        self.up_weight_sum
     }
 }

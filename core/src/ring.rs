@@ -432,6 +432,13 @@ impl<const B: usize, const P: usize, const I: usize> Ring<B, P, I> {
         }
     }
 
+    /// The slot of the backend owning `key_hash` (health ignored).
+    #[inline]
+    pub(crate) fn owner_slot(&self, key_hash: u64) -> Option<usize> {
+        let i = self.find(position(key_hash))?;
+        Some(usize::from(self.points.get(i)?.slot))
+    }
+
     pub(crate) fn fleet(&self) -> &Fleet<B> {
         &self.fleet
     }

@@ -16,10 +16,11 @@ use crate::strategy::Strategy;
 /// picked backend and [`Strategy::finish`] when it ends; [`pick`](Strategy::pick)
 /// itself does not count. With no load reported it routes exactly as the ring.
 ///
-/// Cost: as the ring while backends are under capacity; each overloaded backend
-/// passed costs one more ring step. Disruption: as the ring, plus keys spilling
-/// past overloaded backends (at most a `1/c` fraction can be displaced, per the
-/// paper). Because `c >= 1`, some up backend is always under capacity.
+/// Cost: as the ring (*O*(1) expected) while the key's backend is up and under
+/// capacity; otherwise a walk of the ring, one step per point passed.
+/// Disruption: as the ring, plus keys spilling past overloaded backends (at most
+/// a `1/c` fraction can be displaced, per the paper). Because `c >= 1`, some up
+/// backend is always under capacity.
 #[derive(Debug, Clone)]
 pub struct BoundedLoad<const B: usize, const P: usize, const I: usize = 0> {
     ring: Ring<B, P, I>,
@@ -105,6 +106,11 @@ impl<const B: usize, const P: usize, const I: usize> Strategy for BoundedLoad<B,
     fn pick(&mut self, key_hash: u64) -> Option<BackendId> {
         let fleet = self.ring.fleet();
         let cap = Capacity::new(self.c_milli, fleet.total_load(), fleet.up_weight());
+        // The common case: the key's own backend is up and under capacity.
+        let owner = fleet.get(self.ring.owner_slot(key_hash)?)?;
+        if owner.up && u64::from(owner.load) < cap.of(owner.weight) {
+            return Some(owner.id);
+        }
         let mut first_up = None;
         for slot in self.ring.walk(key_hash) {
             let Some(b) = fleet.get(slot) else { continue };
