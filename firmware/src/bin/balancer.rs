@@ -23,7 +23,7 @@ use chring_firmware::board::{Indicators, RequestClock};
 use chring_firmware::golden::{self, GoldenStrategy};
 use chring_firmware::report::{self, Line};
 use chring_firmware::scenario;
-use cortex_m_rt::{ExceptionFrame, entry, exception};
+use cortex_m_rt::entry;
 use cortex_m_semihosting::debug;
 use defmt::{error, info};
 use defmt_semihosting as _;
@@ -87,29 +87,9 @@ fn run() -> Result<(), ()> {
     Ok(())
 }
 
-#[panic_handler]
-fn panic(info: &core::panic::PanicInfo<'_>) -> ! {
-    match info.location() {
-        Some(l) => error!("panic at {=str}:{=u32}", l.file(), l.line()),
-        None => error!("panic"),
-    }
-    debug::exit(debug::EXIT_FAILURE);
-    loop {
-        cortex_m::asm::bkpt();
-    }
-}
-
-// cortex-m-rt requires the HardFault handler to be an `unsafe fn`; it only logs
-// and exits.
-#[allow(unsafe_code)]
-#[exception]
-unsafe fn HardFault(frame: &ExceptionFrame) -> ! {
-    error!("HardFault at pc {=u32:#010x}", frame.pc());
-    debug::exit(debug::EXIT_FAILURE);
-    loop {
-        cortex_m::asm::bkpt();
-    }
-}
+// Panic and HardFault handlers.
+#[path = "shared/rt.rs"]
+mod rt;
 
 /// The QEMU board's LEDs as embedded-hal output pins.
 #[allow(unsafe_code)]

@@ -28,7 +28,7 @@ use chring_firmware::board::Monotonic;
 use chring_firmware::hil;
 use chring_firmware::uart::CmsdkUart;
 use cortex_m::peripheral::syst::SystClkSource;
-use cortex_m_rt::{ExceptionFrame, entry, exception};
+use cortex_m_rt::{entry, exception};
 use cortex_m_semihosting::debug;
 use defmt::{error, info};
 use defmt_semihosting as _;
@@ -120,29 +120,9 @@ fn fail(msg: &str) -> ! {
     }
 }
 
-#[panic_handler]
-fn panic(info: &core::panic::PanicInfo<'_>) -> ! {
-    match info.location() {
-        Some(l) => error!("panic at {=str}:{=u32}", l.file(), l.line()),
-        None => error!("panic"),
-    }
-    debug::exit(debug::EXIT_FAILURE);
-    loop {
-        cortex_m::asm::bkpt();
-    }
-}
-
-// cortex-m-rt requires the HardFault handler to be an `unsafe fn`; it only logs
-// and exits.
-#[allow(unsafe_code)]
-#[exception]
-unsafe fn HardFault(frame: &ExceptionFrame) -> ! {
-    error!("HardFault at pc {=u32:#010x}", frame.pc());
-    debug::exit(debug::EXIT_FAILURE);
-    loop {
-        cortex_m::asm::bkpt();
-    }
-}
+// Panic and HardFault handlers.
+#[path = "shared/rt.rs"]
+mod rt;
 
 /// The UART's registers, the controller's static and the linker's memory
 /// symbols: the only `unsafe`.
