@@ -176,14 +176,12 @@ impl Reference {
             1 => Some(0),
             _ => {
                 let mut k = key;
-                if let Some([open, close]) = tag {
-                    if let Some(s) = key.iter().position(|&b| b == open) {
-                        if let Some(e) = key[s + 1..].iter().position(|&b| b == close) {
-                            if e > 0 {
-                                k = &key[s + 1..s + 1 + e];
-                            }
-                        }
-                    }
+                if let Some([open, close]) = tag
+                    && let Some(s) = key.iter().position(|&b| b == open)
+                    && let Some(e) = key[s + 1..].iter().position(|&b| b == close)
+                    && e > 0
+                {
+                    k = &key[s + 1..s + 1 + e];
                 }
                 self.dispatch(if k.is_empty() { 0 } else { kh.hash(k) })
             }
