@@ -12,8 +12,7 @@ use host_sim::route::{KeyRouter, ROUTE_MAX_BACKENDS, StrategyRouter, parse_backe
 use host_sim::sim::StrategyKind;
 use libfuzzer_sys::fuzz_target;
 
-const KINDS: [StrategyKind; 4] = [
-    StrategyKind::Ring,
+const KINDS: [StrategyKind; 3] = [
     StrategyKind::Jump,
     StrategyKind::Rendezvous,
     StrategyKind::Modulo,
