@@ -12,7 +12,9 @@
 //! `1..=65535` (default 1). Blank lines and lines starting with `#` are ignored,
 //! as is anything from a whitespace-preceded `#` on. Backends get ids 0, 1, ...
 //! in file order (which matters for jump and modulo, whose slot order is part of
-//! the algorithm). Duplicate identities are an error.
+//! the algorithm). Duplicate identities, identities containing a comma (the
+//! output is split at its last comma) and more than [`ROUTE_MAX_BACKENDS`]
+//! backends are errors, found in one pass that stops at the first of them.
 //!
 //! # Keys
 //!
@@ -22,6 +24,7 @@
 //! empty key. The last line needs no newline. Keys are written back unchanged
 //! (the identity follows the last comma of the output line).
 
+use std::collections::HashMap;
 use std::io::{BufRead, Write};
 use std::path::Path;
 
@@ -64,6 +67,8 @@ pub struct BackendLine {
 /// identity; or an empty fleet.
 pub fn parse_backends(text: &str) -> Result<Vec<BackendLine>, UsageError> {
     let mut out: Vec<BackendLine> = Vec::new();
+    // Identity -> its line: duplicates in one pass.
+    let mut seen: HashMap<&str, usize> = HashMap::new();
     for (i, raw) in text.lines().enumerate() {
         let line = i + 1;
         let mut fields = Vec::new();
@@ -97,10 +102,21 @@ pub fn parse_backends(text: &str) -> Result<Vec<BackendLine>, UsageError> {
                 )));
             }
         };
-        if let Some(first) = out.iter().find(|b| b.identity == identity) {
+        if out.len() == ROUTE_MAX_BACKENDS {
             return Err(UsageError(format!(
-                "backends line {line}: duplicate backend '{identity}' (first on line {})",
-                first.line
+                "backends line {line}: more than {ROUTE_MAX_BACKENDS} backends; route supports \
+                 at most {ROUTE_MAX_BACKENDS}"
+            )));
+        }
+        if identity.contains(',') {
+            return Err(UsageError(format!(
+                "backends line {line}: identity '{identity}' contains a comma, which would make \
+                 route's `key,backend` output ambiguous"
+            )));
+        }
+        if let Some(first) = seen.insert(identity, line) {
+            return Err(UsageError(format!(
+                "backends line {line}: duplicate backend '{identity}' (first on line {first})"
             )));
         }
         out.push(BackendLine {
@@ -111,12 +127,6 @@ pub fn parse_backends(text: &str) -> Result<Vec<BackendLine>, UsageError> {
     }
     if out.is_empty() {
         return Err(UsageError("the backends file lists no backend".into()));
-    }
-    if out.len() > ROUTE_MAX_BACKENDS {
-        return Err(UsageError(format!(
-            "{} backends listed; route supports at most {ROUTE_MAX_BACKENDS}",
-            out.len()
-        )));
     }
     Ok(out)
 }
@@ -306,6 +316,30 @@ mod tests {
         }
         assert!(parse_backends("a 1 2").unwrap_err().0.contains("line 1"));
         assert!(parse_backends("a\nb\na").unwrap_err().0.contains("line 3"));
+    }
+
+    /// Issue 10, part 5: the cap stops the parse at the 1025th backend, and
+    /// duplicates are found in one pass.
+    #[test]
+    fn many_backends_fail_fast() {
+        let text: String = (0..1_000_000).map(|i| format!("b{i}\n")).collect();
+        let t = std::time::Instant::now();
+        let e = parse_backends(&text).unwrap_err().0;
+        assert!(e.contains("line 1025") && e.contains("at most 1024"), "{e}");
+        assert!(t.elapsed().as_secs() < 5, "{:?}", t.elapsed());
+        let mut text: String = (0..1023).map(|i| format!("b{i}\n")).collect();
+        text.push_str("b3\n");
+        let e = parse_backends(&text).unwrap_err().0;
+        assert!(e.contains("line 1024") && e.contains("first on line 4"), "{e}");
+        assert_eq!(parse_backends(&text[..text.len() - 3]).unwrap().len(), 1023);
+    }
+
+    /// Issue 10, part 5: `key,identity` is split at the last comma, so an
+    /// identity must not hold one.
+    #[test]
+    fn identities_with_commas_are_refused() {
+        let e = parse_backends("a\n10.0.0.1:1,x 2\n").unwrap_err().0;
+        assert!(e.contains("line 2") && e.contains("comma"), "{e}");
     }
 
     #[test]
