@@ -290,9 +290,13 @@ pub struct ScenarioFlags {
 #[derive(Debug, Args)]
 #[command(
     after_help = "Keys: each stdin line is one key, its bytes without the \
-    final \\n (and without a \\r just before it). Output: `key,backend` per key, backend \
-    being the identity from FILE. Exit status 2 for bad arguments or input files, 1 for \
-    other errors."
+    final \\n (and without a \\r just before it). Output: `key,backend` per key, in input \
+    order, backend being the identity from FILE (or the server as the config writes it); \
+    names with a comma are refused. A key the daemon would not hash (e.g. nginx's empty \
+    key) prints as `key,` and is reported on stderr (`host-sim: key on line N not routed: \
+    REASON`); routing goes on. Exit status 0 when every key was routed, 3 when some were \
+    not (after every line is printed), 2 for bad arguments or input files, 1 for other \
+    errors."
 )]
 pub struct RouteArgs {
     /// Strategy: ring, maglev, jump, rendezvous or modulo (the key-affine ones).
@@ -471,9 +475,11 @@ fn run_route(args: &RouteArgs) -> anyhow::Result<()> {
             .into());
         }
     };
+    route::check_backend_names(router.as_ref())?;
     let stdin = std::io::stdin().lock();
     let stdout = std::io::BufWriter::with_capacity(1 << 16, std::io::stdout().lock());
-    route::route_lines(router.as_mut(), stdin, stdout)?;
+    let summary = route::route_lines(router.as_mut(), stdin, stdout, std::io::stderr().lock())?;
+    summary.check()?;
     Ok(())
 }
 
@@ -546,11 +552,15 @@ pub fn run() -> anyhow::Result<()> {
     run_with(std::env::args_os())
 }
 
-/// The exit status for an error from [`run`]: 2 for usage errors, else 1.
+/// The exit status for an error from [`run`]: 2 for usage errors, 3 when
+/// `route` printed every key but could not route some
+/// ([`route::UnroutedKeys`]), else 1.
 #[must_use]
 pub fn exit_code(e: &anyhow::Error) -> u8 {
     if e.chain().any(|c| c.is::<UsageError>()) {
         2
+    } else if e.chain().any(|c| c.is::<route::UnroutedKeys>()) {
+        3
     } else {
         1
     }

@@ -212,3 +212,78 @@ fn scenario_smoke_and_help() {
     assert_eq!(String::from_utf8(bad.stderr).unwrap().lines().count(), 1);
     let _ = std::fs::remove_dir_all(dir);
 }
+
+/// Issue 10, part 5: a key the daemon would not hash (nginx: the empty key)
+/// is reported on its own line and the stream goes on; the exit status says
+/// some keys were not routed.
+#[test]
+fn route_reports_unrouted_keys_and_goes_on() {
+    let dir = scratch("unrouted");
+    let conf = dir.join("nginx.conf");
+    std::fs::write(
+        &conf,
+        "http {\n upstream u {\n  hash $k consistent;\n  server a:1;\n  server b:1;\n }\n}\n",
+    )
+    .unwrap();
+    let out = host_sim()
+        .args(["route", "--config"])
+        .arg(&conf)
+        .write_stdin("k1\n\nk3\n")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert_eq!(out.status.code(), Some(3), "{stderr}");
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(lines.len(), 3, "{stdout}");
+    assert!(lines[0].starts_with("k1,") && lines[0].len() > 3, "{stdout}");
+    assert_eq!(lines[1], ",");
+    assert!(lines[2].starts_with("k3,") && lines[2].len() > 3, "{stdout}");
+    let errs: Vec<&str> = stderr.lines().collect();
+    assert_eq!(errs.len(), 2, "{stderr}");
+    assert!(
+        errs[0].contains("key on line 2") && errs[0].contains("round robin"),
+        "{stderr}"
+    );
+    assert!(
+        errs[1].starts_with("error: ") && errs[1].contains("1 of 3 keys"),
+        "{stderr}"
+    );
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+/// Issue 10, part 5: a server printed with a comma would break "the backend
+/// follows the last comma": refused before any key is read.
+#[test]
+fn route_refuses_backends_with_commas() {
+    let dir = scratch("commas");
+    let yaml = dir.join("nutcracker.yml");
+    std::fs::write(
+        &yaml,
+        "p:\n  servers:\n   - 127.0.0.1:6379:1 a,b\n   - 127.0.0.1:6380:1 c\n",
+    )
+    .unwrap();
+    let fleet = dir.join("fleet.txt");
+    std::fs::write(&fleet, "a\nb,c\n").unwrap();
+    for args in [
+        vec!["--config".to_string(), yaml.to_string_lossy().into_owned()],
+        vec![
+            "--strategy".to_string(),
+            "ring".to_string(),
+            "--backends".to_string(),
+            fleet.to_string_lossy().into_owned(),
+        ],
+    ] {
+        let out = host_sim()
+            .arg("route")
+            .args(&args)
+            .write_stdin("k\n")
+            .output()
+            .unwrap();
+        let err = String::from_utf8(out.stderr).unwrap();
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+        assert!(out.stdout.is_empty());
+        assert!(err.contains("comma") && err.lines().count() == 1, "{err}");
+    }
+    let _ = std::fs::remove_dir_all(dir);
+}

@@ -743,6 +743,20 @@ impl KeyRouter for HaproxyRouter {
         let i = self.backend.lookup(part)?;
         self.names.get(i).map(String::as_str)
     }
+
+    fn backends(&self) -> &[String] {
+        &self.names
+    }
+
+    fn unrouted(&self, key: &[u8]) -> String {
+        if hashed_part(&self.key, key).is_none() {
+            "nothing to hash (the header value is empty before its first comma): HAProxy \
+             balances it by round robin"
+                .into()
+        } else {
+            "no server to route to".into()
+        }
+    }
 }
 
 /// The router of the backend `pool` (or the only one with servers) of an

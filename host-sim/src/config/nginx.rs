@@ -465,6 +465,18 @@ impl KeyRouter for NginxRouter {
         }?;
         self.addresses.get(i).map(String::as_str)
     }
+
+    fn backends(&self) -> &[String] {
+        &self.addresses
+    }
+
+    fn unrouted(&self, key: &[u8]) -> String {
+        if key.is_empty() {
+            "the key is empty: nginx balances it by round robin, not by key".into()
+        } else {
+            "every server nginx tries is down: it falls back to round robin".into()
+        }
+    }
 }
 
 /// The router of the upstream `pool` (or the only hashing one) of an nginx.conf.

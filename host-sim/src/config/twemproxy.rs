@@ -80,6 +80,10 @@ impl KeyRouter for TwemproxyRouter {
         let i = self.pool.server_for(key)?;
         self.labels.get(i).map(String::as_str)
     }
+
+    fn backends(&self) -> &[String] {
+        &self.labels
+    }
 }
 
 /// Builds the router of the pool named `pool` (needed when the file has several).
