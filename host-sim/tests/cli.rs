@@ -287,3 +287,52 @@ fn route_refuses_backends_with_commas() {
     }
     let _ = std::fs::remove_dir_all(dir);
 }
+
+/// Issue 10, part 5: workloads beyond the simulator's limits fail at once with
+/// one line and status 2, before anything is allocated or simulated.
+#[test]
+fn scenario_limits_fail_fast() {
+    let dir = scratch("limits");
+    for args in [
+        &["c", "--c-keys", "18446744073709551615"][..],
+        &["c", "--c-keys", "10000001"],
+        &["c", "--c-trials", "4294967295"],
+        &["c", "--c-backends", "18446744073709551615"],
+        &["a", "--rate", "1e9"],
+        &["a", "--rate", "inf"],
+        &["a", "--duration", "1e7"],
+        &["a", "--processing-ms", "3000000"],
+        &["a", "--datastore-ms", "1e10"],
+        &["a", "--cache-read-ms", "-1"],
+        &["a", "--processing-ms", "1000000", "--datastore-ms", "1200000"],
+        &["a", "--servers", "18446744073709551615"],
+        &["b", "--servers", "18446744073709551615"],
+        &["a", "--cache-capacity", "18446744073709551615"],
+        &["a", "--window", "0.000001"],
+        &["a", "--customers", "0"],
+        &["a", "--vnodes", "4294967295"],
+    ] {
+        let t = std::time::Instant::now();
+        let out = host_sim()
+            .arg("scenario")
+            .args(args)
+            .arg("--out")
+            .arg(&dir)
+            .timeout(std::time::Duration::from_secs(20))
+            .output()
+            .unwrap();
+        let err = String::from_utf8(out.stderr).unwrap();
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+        assert_eq!(err.lines().count(), 1, "{args:?}: {err}");
+        assert!(err.starts_with("error: "), "{args:?}: {err}");
+        assert!(t.elapsed().as_secs() < 10, "{args:?}: {:?}", t.elapsed());
+    }
+    // Nothing was written for a refused run.
+    assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 0);
+    let help = host_sim().args(["scenario", "--help"]).output().unwrap();
+    let help = String::from_utf8(help.stdout).unwrap();
+    for limit in ["10000000", "2147483.647", "100000000"] {
+        assert!(help.contains(limit), "--help does not state {limit}");
+    }
+    let _ = std::fs::remove_dir_all(dir);
+}
