@@ -336,3 +336,40 @@ fn scenario_limits_fail_fast() {
     }
     let _ = std::fs::remove_dir_all(dir);
 }
+
+/// Issue 10, part 5: a rerun into a directory of earlier results leaves
+/// exactly this run's files (no stale CSV or chart of another scenario) and
+/// keeps files host-sim does not write.
+#[test]
+fn scenario_rerun_replaces_its_own_files_only() {
+    let dir = scratch("rerun");
+    for stale in ["a_hit_rate.csv", "a_hit_rate.svg", "d_zipf_load.png", "results.json"] {
+        std::fs::write(dir.join(stale), "stale").unwrap();
+    }
+    std::fs::write(dir.join("notes.txt"), "mine").unwrap();
+    let out = host_sim()
+        .args(["scenario", "c", "--c-trials", "2", "--out"])
+        .arg(&dir)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let mut names: Vec<String> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    assert_eq!(
+        names,
+        [
+            "c_cov_vs_vnodes.csv",
+            "c_cov_vs_vnodes.svg",
+            "c_distribution.csv",
+            "c_distribution.svg",
+            "notes.txt",
+            "results.json",
+        ]
+    );
+    assert_eq!(std::fs::read_to_string(dir.join("notes.txt")).unwrap(), "mine");
+    assert!(std::fs::read_to_string(dir.join("results.json")).unwrap().contains("\"c\""));
+    let _ = std::fs::remove_dir_all(dir);
+}
