@@ -465,7 +465,10 @@ mod tests {
             .collect();
         names.sort();
         assert_eq!(names, ["a_hit_rate.csv", "results.json"]);
-        assert_eq!(fs::read_to_string(dir.join("results.json")).unwrap(), "previous");
+        assert_eq!(
+            fs::read_to_string(dir.join("results.json")).unwrap(),
+            "previous"
+        );
         // A successful write replaces them, stale owned files included.
         let written = replace_outputs(&dir, |tmp| {
             fs::write(tmp.join("results.json"), "new")?;

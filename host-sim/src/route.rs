@@ -427,7 +427,10 @@ mod tests {
         let mut text: String = (0..1023).map(|i| format!("b{i}\n")).collect();
         text.push_str("b3\n");
         let e = parse_backends(&text).unwrap_err().0;
-        assert!(e.contains("line 1024") && e.contains("first on line 4"), "{e}");
+        assert!(
+            e.contains("line 1024") && e.contains("first on line 4"),
+            "{e}"
+        );
         assert_eq!(parse_backends(&text[..text.len() - 3]).unwrap().len(), 1023);
     }
 

@@ -236,9 +236,15 @@ fn route_reports_unrouted_keys_and_goes_on() {
     assert_eq!(out.status.code(), Some(3), "{stderr}");
     let lines: Vec<&str> = stdout.lines().collect();
     assert_eq!(lines.len(), 3, "{stdout}");
-    assert!(lines[0].starts_with("k1,") && lines[0].len() > 3, "{stdout}");
+    assert!(
+        lines[0].starts_with("k1,") && lines[0].len() > 3,
+        "{stdout}"
+    );
     assert_eq!(lines[1], ",");
-    assert!(lines[2].starts_with("k3,") && lines[2].len() > 3, "{stdout}");
+    assert!(
+        lines[2].starts_with("k3,") && lines[2].len() > 3,
+        "{stdout}"
+    );
     let errs: Vec<&str> = stderr.lines().collect();
     assert_eq!(errs.len(), 2, "{stderr}");
     assert!(
@@ -304,7 +310,13 @@ fn scenario_limits_fail_fast() {
         &["a", "--processing-ms", "3000000"],
         &["a", "--datastore-ms", "1e10"],
         &["a", "--cache-read-ms", "-1"],
-        &["a", "--processing-ms", "1000000", "--datastore-ms", "1200000"],
+        &[
+            "a",
+            "--processing-ms",
+            "1000000",
+            "--datastore-ms",
+            "1200000",
+        ],
         &["a", "--servers", "18446744073709551615"],
         &["b", "--servers", "18446744073709551615"],
         &["a", "--cache-capacity", "18446744073709551615"],
@@ -343,7 +355,12 @@ fn scenario_limits_fail_fast() {
 #[test]
 fn scenario_rerun_replaces_its_own_files_only() {
     let dir = scratch("rerun");
-    for stale in ["a_hit_rate.csv", "a_hit_rate.svg", "d_zipf_load.png", "results.json"] {
+    for stale in [
+        "a_hit_rate.csv",
+        "a_hit_rate.svg",
+        "d_zipf_load.png",
+        "results.json",
+    ] {
         std::fs::write(dir.join(stale), "stale").unwrap();
     }
     std::fs::write(dir.join("notes.txt"), "mine").unwrap();
@@ -352,7 +369,11 @@ fn scenario_rerun_replaces_its_own_files_only() {
         .arg(&dir)
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let mut names: Vec<String> = std::fs::read_dir(&dir)
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
@@ -369,7 +390,14 @@ fn scenario_rerun_replaces_its_own_files_only() {
             "results.json",
         ]
     );
-    assert_eq!(std::fs::read_to_string(dir.join("notes.txt")).unwrap(), "mine");
-    assert!(std::fs::read_to_string(dir.join("results.json")).unwrap().contains("\"c\""));
+    assert_eq!(
+        std::fs::read_to_string(dir.join("notes.txt")).unwrap(),
+        "mine"
+    );
+    assert!(
+        std::fs::read_to_string(dir.join("results.json"))
+            .unwrap()
+            .contains("\"c\"")
+    );
     let _ = std::fs::remove_dir_all(dir);
 }

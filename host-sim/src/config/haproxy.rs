@@ -385,10 +385,7 @@ fn parse_balance(w: &[String]) -> Result<KeySource, String> {
                         .filter(|&v| v > 0)
                         .and_then(|v| usize::try_from(v).ok())
                         .ok_or_else(|| {
-                            format!(
-                                "`balance uri {a}` expects an integer in 1..={}",
-                                i32::MAX
-                            )
+                            format!("`balance uri {a}` expects an integer in 1..={}", i32::MAX)
                         })
                 };
                 match a.as_str() {
@@ -929,9 +926,7 @@ backend uris
     #[test]
     fn uri_numbers_fit_haproxy_int() {
         let cfg = |opt: &str| {
-            format!(
-                "backend b\n balance uri {opt}\n hash-type consistent\n server s 1.1.1.1:1\n"
-            )
+            format!("backend b\n balance uri {opt}\n hash-type consistent\n server s 1.1.1.1:1\n")
         };
         let mut r = router(&cfg("depth 2147483647 len 2147483647"), None).unwrap();
         assert!(r.route(b"/a/b/c").is_some());
@@ -942,7 +937,10 @@ backend uris
             "depth 0",
         ] {
             let e = format!("{:#}", parse(&cfg(opt), None).unwrap_err());
-            assert!(e.contains("2147483647") && e.contains("line 2"), "{opt}: {e}");
+            assert!(
+                e.contains("2147483647") && e.contains("line 2"),
+                "{opt}: {e}"
+            );
         }
         let u = KeySource::Uri {
             whole: false,

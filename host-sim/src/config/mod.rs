@@ -6,6 +6,10 @@
 //! KeyRouter>>`: `pool` picks the upstream / pool / backend by name when the file
 //! has several (an error names the choices when it is needed and missing), and a
 //! directive that changes routing but is not supported is an error, never ignored.
+//!
+//! Every reader refuses a text above [`MAX_CONFIG_BYTES`] and more servers than
+//! its capacity before any quadratic or large work ([`LimitError`]), so a
+//! hostile file costs bounded time and memory.
 
 pub mod haproxy;
 pub mod nginx;

@@ -10,6 +10,12 @@
 //! directives that do not change routing (`listen`, `timeout`, `redis`, ...) are
 //! accepted and ignored; any other directive is an error, as in nutcracker.
 //! Each key is printed with its server's name, or `host:port` when unnamed.
+//!
+//! Hostile input stays bounded: the text is at most
+//! [`MAX_CONFIG_BYTES`](crate::config::MAX_CONFIG_BYTES), and a first pass over
+//! the YAML event stream refuses anchors and aliases (as nutcracker does; an
+//! alias bomb would otherwise expand exponentially) and nesting deeper than
+//! [`MAX_DEPTH`] (the loaded tree is dropped recursively), naming the line.
 
 use anyhow::{Context, anyhow, bail};
 use chring::compat::twemproxy::{Ketama, KeyHash, ServerLine};
@@ -401,7 +407,9 @@ beta:
     #[test]
     fn alias_bomb_is_refused() {
         // Billion laughs: 9 levels of 9 aliases to the level below.
-        let mut text = String::from("a: &a [\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\"]\n");
+        let mut text = String::from(
+            "a: &a [\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\"]\n",
+        );
         for (prev, name) in ["a", "b", "c", "d", "e", "f", "g", "h"]
             .iter()
             .zip(["b", "c", "d", "e", "f", "g", "h", "i"])
@@ -432,7 +440,10 @@ beta:
             block.push_str("k:\n");
         }
         let e = hostile(block);
-        assert!(e.contains(&format!("line {}", MAX_DEPTH + 1)) && e.contains("deeper"), "{e}");
+        assert!(
+            e.contains(&format!("line {}", MAX_DEPTH + 1)) && e.contains("deeper"),
+            "{e}"
+        );
     }
 
     #[test]

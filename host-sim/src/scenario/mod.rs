@@ -481,8 +481,11 @@ mod tests {
         cfg.latency.cache_read_us = 1;
         cfg.latency.datastore_us = crate::sim::engine::MAX_LATENCY_US - 1_000_000_001;
         cfg.validate(&[Scenario::A]).unwrap();
-        let r = crate::sim::simulate(&cfg.sim_config(Scenario::A, StrategyKind::Ring), &mut |_| {})
-            .unwrap();
+        let r = crate::sim::simulate(
+            &cfg.sim_config(Scenario::A, StrategyKind::Ring),
+            &mut |_| {},
+        )
+        .unwrap();
         assert_eq!(r.hits + r.datastore_reads, r.requests);
         assert!(r.end_us > crate::sim::engine::MAX_LATENCY_US);
         cfg.latency.datastore_us += 1;
