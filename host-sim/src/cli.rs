@@ -540,7 +540,9 @@ fn run_scenario(args: &ScenarioArgs) -> anyhow::Result<()> {
 
 fn run_route(args: &RouteArgs) -> anyhow::Result<()> {
     let mut router: Box<dyn KeyRouter> = match (&args.config, args.strategy, &args.backends) {
-        (Some(path), _, _) => crate::config::load(path, args.format, args.pool.as_deref())?,
+        // A configuration the readers refuse is a bad input file: status 2.
+        (Some(path), _, _) => crate::config::load(path, args.format, args.pool.as_deref())
+            .map_err(|e| UsageError(error_line(&e)))?,
         (None, Some(strategy), Some(backends)) => {
             let fleet = route::read_backends(backends)?;
             Box::new(StrategyRouter::new(strategy, args.vnodes, &fleet)?)

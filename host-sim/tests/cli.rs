@@ -401,3 +401,61 @@ fn scenario_rerun_replaces_its_own_files_only() {
     );
     let _ = std::fs::remove_dir_all(dir);
 }
+
+/// Issue 10, part 5: hostile configuration files end in one line and status
+/// 2 (a bad input file), quickly: an alias bomb, 20,000-deep nesting, and a
+/// file above 1 MiB.
+#[test]
+fn route_hostile_configs_fail_fast() {
+    let dir = scratch("hostile");
+    let mut bomb = String::from(
+        "a: &a [\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\"]\n",
+    );
+    for (prev, name) in ["a", "b", "c", "d", "e", "f", "g", "h"]
+        .iter()
+        .zip(["b", "c", "d", "e", "f", "g", "h", "i"])
+    {
+        bomb.push_str(&format!(
+            "{name}: &{name} [{}]\n",
+            vec![format!("*{prev}"); 9].join(",")
+        ));
+    }
+    let mut big = String::from("upstream u {\n hash $k consistent;\n");
+    for i in 0..100_000 {
+        big.push_str(&format!(" server a{i};\n"));
+    }
+    big.push_str("}\n");
+    for (name, format, text, needle) in [
+        ("bomb.yml", "twemproxy", bomb, "anchors"),
+        (
+            "deep.yml",
+            "twemproxy",
+            format!("{}{}", "[".repeat(20_000), "]".repeat(20_000)),
+            "line 1",
+        ),
+        // 40 KB of `- ` overflowed the stack (SIGABRT) before the fix.
+        (
+            "deep-block.yml",
+            "twemproxy",
+            format!("{}x\n", "- ".repeat(20_000)),
+            "deeper than 16",
+        ),
+        ("big.conf", "nginx", big, "1048576 bytes"),
+    ] {
+        let path = dir.join(name);
+        std::fs::write(&path, text).unwrap();
+        let out = host_sim()
+            .args(["route", "--format", format, "--config"])
+            .arg(&path)
+            .write_stdin("k\n")
+            .timeout(std::time::Duration::from_secs(20))
+            .output()
+            .unwrap();
+        let err = String::from_utf8(out.stderr).unwrap();
+        assert_eq!(out.status.code(), Some(2), "{name}: {err}");
+        assert!(out.stdout.is_empty(), "{name}");
+        assert_eq!(err.lines().count(), 1, "{name}: {err}");
+        assert!(err.contains(needle), "{name}: {err}");
+    }
+    let _ = std::fs::remove_dir_all(dir);
+}

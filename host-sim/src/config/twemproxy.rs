@@ -434,6 +434,10 @@ beta:
             e.contains("line 1") && (e.contains("deeper") || e.contains("recursion limit")),
             "{e}"
         );
+        // 40 KB of `- `: 20,000 nested block sequences on one line (this one
+        // overflowed the stack before the event pre-pass).
+        let e = hostile(format!("{}x\n", "- ".repeat(20_000)));
+        assert!(e.contains("line 1") && e.contains("deeper than 16"), "{e}");
         let mut block = String::new();
         for d in 0..100 {
             block.push_str(&" ".repeat(d));
