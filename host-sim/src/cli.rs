@@ -582,8 +582,9 @@ fn one_line_clap(e: &clap::Error) -> String {
 /// Parses `args` (the program name first) and runs the command.
 ///
 /// # Errors
-/// [`UsageError`] for bad arguments or input files (exit status 2); anything
-/// else is a runtime error (exit status 1). `--help` and `--version` print and
+/// [`UsageError`] for bad arguments or input files (exit status 2);
+/// [`route::UnroutedKeys`] when `route` printed every key but some were not
+/// routed (exit status 3); anything else is a runtime error (exit status 1). `--help` and `--version` print and
 /// return `Ok`.
 pub fn run_with<I, T>(args: I) -> anyhow::Result<()>
 where
