@@ -55,6 +55,20 @@ pub const MAX_TTL_US: u64 = i32::MAX as u64;
 const MAX_TRACKED_CUSTOMERS: u64 = 1 << 24;
 /// Most metrics windows a run may have (memory is windows x servers x 12 bytes).
 pub const MAX_WINDOWS: u64 = 10_000_000;
+/// Most cells (windows x servers that ever exist) of a run's time series:
+/// 4,194,304 cells of 12 bytes, 48 MiB.
+pub const MAX_SERIES_CELLS: u64 = 1 << 22;
+/// Most requests one run may be expected to simulate (`rate x duration`).
+pub const MAX_REQUESTS_PER_RUN: u64 = 100_000_000;
+/// Longest service latency, and longest sum of the three, in µs (2^31 - 1):
+/// a cache is read at the end of processing and written when the datastore
+/// read returns, and its 32-bit µs clock must not move 2^31 ticks between two
+/// calls.
+pub const MAX_LATENCY_US: u64 = i32::MAX as u64;
+/// Most requests waiting at one server (besides the one in service). An
+/// arrival beyond it is rejected and counted ([`RunResult::rejected`]), so an
+/// overloaded run needs bounded memory (64 servers x 65,536 x 16 bytes at most).
+pub const MAX_QUEUE: usize = 1 << 16;
 /// Requests between two progress reports.
 const PROGRESS_EVERY: u64 = 16_384;
 
@@ -169,6 +183,21 @@ impl SimConfig {
             "TTL must be between 1 µs and {:.3} s (2^31 - 1 ticks of 1 µs)",
             MAX_TTL_US as f64 / 1e6
         );
+        ensure!(
+            w.rate_per_s * (w.duration_us as f64 / 1e6) <= MAX_REQUESTS_PER_RUN as f64,
+            "rate x duration is above {MAX_REQUESTS_PER_RUN} requests per run"
+        );
+        let lat = self.latency;
+        let total = lat
+            .processing_us
+            .checked_add(lat.cache_read_us)
+            .and_then(|t| t.checked_add(lat.datastore_us));
+        ensure!(
+            total.is_some_and(|t| t <= MAX_LATENCY_US),
+            "processing + cache read + datastore latency must be at most {:.3} ms (2^31 - 1 \
+             ticks of 1 µs)",
+            MAX_LATENCY_US as f64 / 1e3
+        );
         ensure!(self.window_us >= 1, "window must be positive");
         ensure!(
             w.rate_per_s * self.window_us as f64 / 1e6 <= 1e9,
@@ -184,8 +213,16 @@ impl SimConfig {
             .filter(|c| c.kind == ChangeKind::Add)
             .count();
         ensure!(
-            self.servers + adds <= SIM_MAX_SERVERS,
+            self.servers.saturating_add(adds) <= SIM_MAX_SERVERS,
             "at most {SIM_MAX_SERVERS} servers, including added ones"
+        );
+        let cells = w
+            .duration_us
+            .div_ceil(self.window_us)
+            .saturating_mul(self.total_servers() as u64);
+        ensure!(
+            cells <= MAX_SERIES_CELLS,
+            "windows x servers is {cells}, above {MAX_SERIES_CELLS}; use a longer window"
         );
         Ok(())
     }
@@ -193,12 +230,12 @@ impl SimConfig {
     /// Number of servers that ever exist in the run.
     #[must_use]
     pub fn total_servers(&self) -> usize {
-        self.servers
-            + self
-                .changes
+        self.servers.saturating_add(
+            self.changes
                 .iter()
                 .filter(|c| c.kind == ChangeKind::Add)
-                .count()
+                .count(),
+        )
     }
 }
 
@@ -212,6 +249,8 @@ pub struct RunResult {
     pub requests: u64,
     /// Requests that found no server (every server removed).
     pub dropped: u64,
+    /// Requests refused by a server whose queue was full ([`MAX_QUEUE`]).
+    pub rejected: u64,
     /// Cache hits over all servers.
     pub hits: u64,
     /// Cache misses over all servers: datastore reads.
@@ -295,6 +334,7 @@ struct Engine<'a> {
     hist: LatencyHistogram,
     requests: u64,
     dropped: u64,
+    rejected: u64,
     hits: u64,
     misses: u64,
     now: u64,
@@ -346,6 +386,7 @@ impl<'a> Engine<'a> {
             hist: LatencyHistogram::new(),
             requests: 0,
             dropped: 0,
+            rejected: 0,
             hits: 0,
             misses: 0,
             now: 0,
@@ -379,6 +420,7 @@ impl<'a> Engine<'a> {
                 evictions: 0,
                 expirations: 0,
                 max_queue: 0,
+                rejected: 0,
                 added_at_us,
                 removed_at_us: None,
             },
@@ -474,6 +516,15 @@ impl<'a> Engine<'a> {
         };
         if server.busy.is_none() {
             self.start_service(s, p)
+        } else if server.queue.len() >= MAX_QUEUE {
+            // Overload: the backlog is full, the request is refused (and its
+            // load reported finished at once).
+            server.summary.rejected += 1;
+            self.rejected += 1;
+            self.strategy
+                .finish(id)
+                .with_context(|| format!("finish on backend {id}"))?;
+            Ok(())
         } else {
             server.queue.push_back(p);
             server.summary.max_queue = server.summary.max_queue.max(server.queue.len());
@@ -597,6 +648,7 @@ impl<'a> Engine<'a> {
             strategy: self.cfg.strategy,
             requests: self.requests,
             dropped: self.dropped,
+            rejected: self.rejected,
             hits: self.hits,
             datastore_reads: self.misses,
             series: self.series,
@@ -628,6 +680,21 @@ mod tests {
             assert_eq!(routed, r.requests);
             assert_eq!(r.dropped, 0);
         }
+    }
+
+    /// Issue 10, part 5: an overloaded server's queue stops at MAX_QUEUE and
+    /// the excess is counted as rejected.
+    #[test]
+    fn overload_is_bounded_and_counted() {
+        let mut cfg = small(StrategyKind::Ring);
+        cfg.servers = 1;
+        cfg.workload.rate_per_s = 100_000.0;
+        cfg.workload.duration_us = 1_000_000;
+        cfg.workload.arrival = crate::sim::workload::Arrival::Constant;
+        let r = simulate(&cfg, &mut |_| {}).unwrap();
+        assert_eq!(r.servers[0].max_queue, MAX_QUEUE);
+        assert!(r.rejected > 0 && r.rejected == r.servers[0].rejected);
+        assert_eq!(r.hits + r.datastore_reads + r.rejected, r.requests);
     }
 
     #[test]
