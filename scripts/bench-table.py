@@ -12,7 +12,8 @@ takes the median point estimate, divides it by the benchmark's throughput
 (`cache_get_hit`, `cache_get_miss`, `cache_insert_evict`), the memory table (from
 `cargo run --release -p chring-benches --example memory -- --json`, run by this
 script unless `--memory FILE` or `--no-memory` is given), and the issue's
-targets with the measured ratios. The header names the machine (lscpu's model
+targets with the measured ratios (`--cache-peers`: only the cache-peer tables
+and their targets). The header names the machine (lscpu's model
 name and CPU count), the toolchain and the command.
 
 Python 3 standard library only.
@@ -456,6 +457,11 @@ def main():
     p.add_argument("--memory", help="JSON from `--example memory -- --json` (default: run the example)")
     p.add_argument("--no-memory", action="store_true", help="leave out the memory table")
     p.add_argument("--command", default="cargo bench -p chring-benches", help="the command line to print")
+    p.add_argument(
+        "--cache-peers",
+        action="store_true",
+        help="print only the cache-against-its-peers tables and their targets (issue 11)",
+    )
     args = p.parse_args()
 
     cdir = criterion_dir(args.criterion)
@@ -464,10 +470,15 @@ def main():
         sys.exit(f"no criterion results under {cdir}: run `cargo bench -p chring-benches` first")
 
     out = [
-        f"Machine: {machine()}. Command: `{args.command}`, then `python3 scripts/bench-table.py`. "
+        f"Machine: {machine()}. Command: `{args.command}`, then `python3 scripts/bench-table.py"
+        f"{' --cache-peers' if args.cache_peers else ''}`. "
         "Medians from criterion.",
         "",
     ]
+    if args.cache_peers:
+        out += cache_peer_tables(res) + cache_targets(res)
+        print("\n".join(out).rstrip())
+        return
     out += lookup_table(res, "lookup", "Lookup, u64 keys")
     out += lookup_table(res, "lookup_str", "Lookup, 16-byte string keys (`customer-0012345`)")
     out += build_table(res)
