@@ -23,7 +23,7 @@
 //!   quick_cache; uluru and const-lru without an allocator), ids
 //!   `<group>/<impl>/<N>`, `N` = 1024 and 65536 (`cache_peers.rs`).
 //!
-//! Run: `cargo bench -p chring-benches` (everything: about 13 minutes on a quiet
+//! Run: `cargo bench -p chring-benches` (everything: about 17 minutes on a quiet
 //! 2-core machine), or a filter such as `cargo bench -p chring-benches --
 //! 'lookup/.*/100'`. Then `python3 scripts/bench-table.py` prints the README tables.
 
