@@ -15,7 +15,8 @@
 //!   (`max(N, 4096)` long, so at 65536 the working set is the whole cache);
 //! - `cache_get_miss`: gets 4096 keys known absent;
 //! - `cache_insert_evict`: inserts keys never seen before (a stream of
-//!   `2 x max(N, 4096)` keys), so every insert evicts.
+//!   `2 x max(N, 4096)` keys), so every insert evicts. (quick_cache, being scan
+//!   resistant, admits them to a small probation queue and evicts among those.)
 //!
 //! chring's clock advances one tick per operation (its TTL is 2^31 - 1 ticks, so
 //! nothing expires, which the run asserts): it does its clock check, the
