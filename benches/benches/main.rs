@@ -18,8 +18,12 @@
 //!   from is made outside the timing).
 //! - `cache`: `TtlCache<u64, u16, N, Ix>` get hit, get miss and insert with
 //!   eviction, at `N` = 1024 and 65536 (`cache.rs`).
+//! - `cache_get_hit`, `cache_get_miss`, `cache_insert_evict`: `TtlCache<u64, u64,
+//!   N, Ix>` against the LRU caches users would pick (schnellru, lru, hashlink,
+//!   quick_cache; uluru and const-lru without an allocator), ids
+//!   `<group>/<impl>/<N>`, `N` = 1024 and 65536 (`cache_peers.rs`).
 //!
-//! Run: `cargo bench -p chring-benches` (everything: about 13 minutes on a quiet
+//! Run: `cargo bench -p chring-benches` (everything: about 17 minutes on a quiet
 //! 2-core machine), or a filter such as `cargo bench -p chring-benches --
 //! 'lookup/.*/100'`. Then `python3 scripts/bench-table.py` prints the README tables.
 
@@ -36,6 +40,7 @@ use rand_core::{Rng, SeedableRng};
 
 mod baseline;
 mod cache;
+mod cache_peers;
 mod fleet;
 mod peers;
 mod ring;
@@ -229,6 +234,6 @@ criterion_group! {
     config = Criterion::default()
         .warm_up_time(Duration::from_secs(1))
         .measurement_time(Duration::from_secs(3));
-    targets = lookup, lookup_str, build, cache::cache
+    targets = lookup, lookup_str, build, cache::cache, cache_peers::cache_peers
 }
 criterion_main!(benches);
