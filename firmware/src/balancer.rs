@@ -91,7 +91,7 @@ pub struct RouteStats {
 #[cfg_attr(target_os = "none", derive(defmt::Format))]
 #[non_exhaustive]
 pub enum BalancerError {
-    /// `now` went backwards (or jumped 2^31 ticks or more).
+    /// `now` is less than the idle TTL behind the flow table's clock.
     Clock(ClockError),
     /// No backend is up.
     NoBackend,
