@@ -28,10 +28,14 @@
 //!   empty cache; a removed server leaves the strategy at once (no new requests)
 //!   and drains the requests already queued on it.
 //! - **Ticks**: the caches get `chring::Instant(t_us as u32)`, one tick per µs,
-//!   wrapping every 71.6 minutes. A housekeeping event every 2^30 µs purges every
-//!   cache so that no cache goes 2^31 ticks without a call (which would be a
-//!   [`chring::ClockError`]); purging changes no outcome, as every cache
-//!   operation purges first anyway.
+//!   wrapping every 71.6 minutes. A housekeeping event every 2^30 µs advances
+//!   every cache's clock, so consecutive calls on a cache are always less than
+//!   2^31 ticks apart, where a 32-bit counter is exact. The caches no longer need
+//!   it to keep working (since issue 10 a longer quiet period reads as "everything
+//!   expired"), but a server idle for almost a whole multiple of 2^32 µs would
+//!   otherwise read as a small step back (a [`chring::ClockError`]) or keep
+//!   entries past their TTL. It changes no outcome, as every cache operation
+//!   advances (and purges) first anyway.
 
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, VecDeque};
@@ -47,7 +51,7 @@ use super::strategy::{
 };
 use super::workload::{Request, RequestStream, WorkloadConfig};
 
-/// Period of the housekeeping purge, in µs (below the caches' 2^31-tick limit).
+/// Period of the housekeeping purge, in µs (below 2^31 ticks: see the module docs).
 const HOUSEKEEPING_US: u64 = 1 << 30;
 /// The longest TTL the caches accept: 2^31 - 1 ticks of 1 µs (about 35.8 min).
 pub const MAX_TTL_US: u64 = i32::MAX as u64;
