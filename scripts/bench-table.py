@@ -277,7 +277,7 @@ CACHE_IMPLS = ["chring", "schnellru", "lru", "hashlink", "quick_cache", "uluru",
 CACHE_STD = ["schnellru", "lru", "hashlink", "quick_cache"]
 CACHE_NO_ALLOC = ["uluru", "const-lru"]
 CACHE_HOW = {
-    "chring": "no alloc; own fixed-seed hash (multiply-rotate + fmix64); chained buckets, LRU + expiry lists; TTL tracked",
+    "chring": "no alloc; own seeded hash (folded multiply, as foldhash); chained buckets, LRU + expiry lists; TTL tracked",
     "schnellru": "std; ahash (random seed); SwissTable + intrusive LRU list",
     "lru": "std; foldhash; hashbrown map of boxed list nodes",
     "hashlink": "std; foldhash; `LinkedHashMap`",
