@@ -37,7 +37,7 @@ use core::fmt;
 use crate::fleet::{
     AddError, Backend, BackendId, Fleet, UnknownBackend, WeightError, check_weight,
 };
-use crate::hash::{mix, position, reduce32};
+use crate::hash::{mix, position};
 
 /// Virtual nodes per unit of weight when none is given: between libketama's 160 and
 /// the 100 that Scenario C shows is enough for a coefficient of variation under 0.1.
@@ -137,6 +137,11 @@ pub struct Ring<const B: usize, const P: usize, const I: usize = 0> {
     fleet: Fleet<B>,
     len: usize,
     points: [Point; P],
+    /// Entries in use, `index[..arcs]`: a power of two sized to the points (see
+    /// [`Self::arcs_for`]), 0 before the first build or with `I = 0`.
+    arcs: usize,
+    /// `32 - log2(arcs)`: a position's arc is `pos >> shift`.
+    shift: u32,
     index: [u32; I],
 }
 
@@ -146,7 +151,7 @@ impl<const B: usize, const P: usize, const I: usize> fmt::Debug for Ring<B, P, I
             .field("vnodes", &self.vnodes)
             .field("backends", &self.fleet.as_slice())
             .field("points", &self.len)
-            .field("index", &I)
+            .field("index", &self.arcs)
             .finish()
     }
 }
@@ -182,6 +187,8 @@ impl<const B: usize, const P: usize, const I: usize> Ring<B, P, I> {
             fleet: Fleet::new(),
             len: 0,
             points: [EMPTY_POINT; P],
+            arcs: 0,
+            shift: 32,
             index: [0; I],
         })
     }
@@ -203,6 +210,8 @@ impl<const B: usize, const P: usize, const I: usize> Ring<B, P, I> {
             fleet: Fleet::new(),
             len: 0,
             points: [EMPTY_POINT; P],
+            arcs: 0,
+            shift: 32,
             index: [0; I],
         }
     }
@@ -277,8 +286,11 @@ impl<const B: usize, const P: usize, const I: usize> Ring<B, P, I> {
             return Err(AddError::NoRoom);
         }
         let slot = self.fleet.push(id, name_hash, weight)?;
-        self.insert_points(slot, name_hash, 0, k);
-        self.rebuild_index();
+        let resize = self.arcs != Self::arcs_for(self.arcs, self.len + k);
+        self.insert_points(slot, name_hash, 0, k, !resize);
+        if resize {
+            self.rebuild_index();
+        }
         Ok(())
     }
 
@@ -351,7 +363,9 @@ impl<const B: usize, const P: usize, const I: usize> Ring<B, P, I> {
         let slot = self.fleet.slot(id).ok_or(UnknownBackend(id))?;
         self.remove_points(slot, true);
         self.fleet.remove_slot(slot);
-        self.rebuild_index();
+        if self.arcs != Self::arcs_for(self.arcs, self.len) {
+            self.rebuild_index();
+        }
         Ok(())
     }
 
@@ -373,9 +387,11 @@ impl<const B: usize, const P: usize, const I: usize> Ring<B, P, I> {
             return Err(WeightError::NoRoom);
         }
         self.remove_points(slot, false);
-        self.insert_points(slot, name_hash, 0, new_k);
+        self.insert_points(slot, name_hash, 0, new_k, true);
         self.fleet.set_weight(slot, weight);
-        self.rebuild_index();
+        if self.arcs != Self::arcs_for(self.arcs, self.len) {
+            self.rebuild_index();
+        }
         Ok(())
     }
 
@@ -402,11 +418,31 @@ impl<const B: usize, const P: usize, const I: usize> Ring<B, P, I> {
     /// a down backend's keys spread over the next points, others stay put. `None`
     /// when empty or when every backend is down.
     #[must_use]
+    #[inline]
     pub fn lookup_healthy(&self, key_hash: u64) -> Option<BackendId> {
-        self.walk(key_hash)
-            .filter_map(|slot| self.fleet.get(slot))
-            .find(|b| b.up)
-            .map(|b| b.id)
+        let i = self.find(position(key_hash))?;
+        let p = self.points.get(i)?;
+        if self.fleet.get(usize::from(p.slot))?.up {
+            return Some(BackendId(p.id));
+        }
+        self.walk_to_up(i)
+    }
+
+    /// The slow path of [`lookup_healthy`](Self::lookup_healthy): the first point
+    /// after `i` (clockwise, wrapping) whose backend is up. No scratch: the
+    /// first such point is the first such distinct backend, so the walk needs no
+    /// set of backends already seen. At most one lap.
+    #[cold]
+    fn walk_to_up(&self, i: usize) -> Option<BackendId> {
+        if self.fleet.up_weight() == 0 {
+            return None;
+        }
+        let pts = self.points.get(..self.len)?;
+        let (head, tail) = pts.split_at(i.min(pts.len()));
+        tail.iter()
+            .chain(head)
+            .find(|p| self.fleet.get(usize::from(p.slot)).is_some_and(|b| b.up))
+            .map(|p| BackendId(p.id))
     }
 
     /// Up to `n` distinct backends in ring order from `key_hash` (the first is
@@ -454,14 +490,15 @@ impl<const B: usize, const P: usize, const I: usize> Ring<B, P, I> {
         if n == 0 {
             return None;
         }
-        let (lo, hi) = if I == 0 {
+        let (lo, hi) = if I == 0 || self.arcs == 0 {
             (0, n)
         } else {
-            let b = reduce32(pos, I as u32) as usize;
+            let b = (u64::from(pos) >> self.shift) as usize;
             let lo = *self.index.get(b)? as usize;
-            let hi = match self.index.get(b + 1) {
-                Some(&h) => h as usize,
-                None => n,
+            let hi = if b + 1 < self.arcs {
+                *self.index.get(b + 1)? as usize
+            } else {
+                n
             };
             (lo, hi)
         };
@@ -486,7 +523,16 @@ impl<const B: usize, const P: usize, const I: usize> Ring<B, P, I> {
 
     /// Generates points `first..first + k` of a backend and merges them in,
     /// `CHUNK` at a time, backwards from the end (no scratch beyond the chunk).
-    fn insert_points(&mut self, slot: usize, name_hash: u64, first: usize, k: usize) {
+    /// When `update_index`, the index entries after each chunk's points are
+    /// shifted up by the number of chunk points before them (no re-scan).
+    fn insert_points(
+        &mut self,
+        slot: usize,
+        name_hash: u64,
+        first: usize,
+        k: usize,
+        update_index: bool,
+    ) {
         let id = self.fleet.get(slot).map_or(0, |b| b.id.0);
         let mut buf = [EMPTY_POINT; CHUNK];
         let mut done = 0;
@@ -513,6 +559,9 @@ impl<const B: usize, const P: usize, const I: usize> Ring<B, P, I> {
                 }
             }
             self.merge_back(chunk);
+            if update_index {
+                self.index_add(chunk);
+            }
             done += c;
         }
     }
@@ -541,12 +590,28 @@ impl<const B: usize, const P: usize, const I: usize> Ring<B, P, I> {
 
     /// Drops the points of `slot`; when `renumber`, slots above it shift down by one
     /// (the fleet is about to remove that slot).
+    ///
+    /// The index entries are shifted down in the same pass: entry `b` loses the
+    /// number of removed points in arcs before `b`.
     fn remove_points(&mut self, slot: usize, renumber: bool) {
+        let arcs = self.arcs.min(I);
         let mut w = 0;
+        let mut removed = 0u32;
+        let mut next_b = 0usize;
         for r in 0..self.len {
             let mut p = self.points[r];
             let s = usize::from(p.slot);
             if s == slot {
+                if arcs > 0 {
+                    // Entries next_b..=arc(p) start at or before p, after the
+                    // `removed` points before it.
+                    let a = self.arc(p.pos);
+                    if let Some(run) = self.index.get_mut(next_b..=a) {
+                        run.iter_mut().for_each(|e| *e -= removed);
+                    }
+                    next_b = next_b.max(a + 1);
+                }
+                removed += 1;
                 continue;
             }
             if renumber && s > slot {
@@ -555,18 +620,82 @@ impl<const B: usize, const P: usize, const I: usize> Ring<B, P, I> {
             self.points[w] = p;
             w += 1;
         }
+        if let Some(run) = self.index.get_mut(next_b..arcs) {
+            run.iter_mut().for_each(|e| *e -= removed);
+        }
         self.len = w;
     }
 
-    fn rebuild_index(&mut self) {
-        if I == 0 {
+    /// The arc of position `pos` in the index in use.
+    #[inline]
+    fn arc(&self, pos: u32) -> usize {
+        (u64::from(pos) >> self.shift) as usize
+    }
+
+    /// Shifts the index up for a sorted chunk of points just merged in: entry
+    /// `b` gains the number of chunk points in arcs before `b`. *O*(arcs after
+    /// the chunk's first point).
+    fn index_add(&mut self, chunk: &[Point]) {
+        let arcs = self.arcs.min(I);
+        if arcs == 0 {
             return;
         }
+        for (j, p) in chunk.iter().enumerate() {
+            let from = self.arc(p.pos) + 1;
+            let to = chunk.get(j + 1).map_or(arcs, |q| self.arc(q.pos) + 1);
+            let add = (j + 1) as u32;
+            if let Some(run) = self.index.get_mut(from..to) {
+                run.iter_mut().for_each(|e| *e += add);
+            }
+        }
+    }
+
+    /// The largest power of two `<= I` (0 for `I = 0`): the most index entries
+    /// a ring uses.
+    const MAX_ARCS: usize = if I == 0 {
+        0
+    } else {
+        1 << (usize::BITS - 1 - I.leading_zeros())
+    };
+
+    /// Index entries for `len` points when `current` are in use: the smallest
+    /// power of two `>= len` (one to two entries per point), capped at
+    /// [`Self::MAX_ARCS`]. Grows as soon as the points outnumber the entries;
+    /// shrinks only below a quarter, so a ring that oscillates around a power
+    /// of two does not rebuild on every change.
+    fn arcs_for(current: usize, len: usize) -> usize {
+        let want = len.max(1).checked_next_power_of_two().unwrap_or(Self::MAX_ARCS);
+        let want = want.min(Self::MAX_ARCS);
+        if current != 0 && want < current && len >= current / 4 {
+            current
+        } else {
+            want
+        }
+    }
+
+    /// Re-sizes the index to the points ([`Self::arcs_for`]) and fills it:
+    /// *O*(len + arcs).
+    fn rebuild_index(&mut self) {
+        self.fill_index(Self::arcs_for(self.arcs, self.len));
+    }
+
+    /// Fills `arcs` index entries (a power of two `<= I`, or 0) from the points,
+    /// with no division: *O*(len + arcs).
+    fn fill_index(&mut self, arcs: usize) {
+        debug_assert!(arcs <= Self::MAX_ARCS && (arcs == 0 || arcs.is_power_of_two()));
+        self.arcs = arcs.min(Self::MAX_ARCS);
+        if self.arcs == 0 {
+            self.shift = 32;
+            return;
+        }
+        self.shift = 32 - self.arcs.trailing_zeros();
+        let shift = self.shift;
         let mut i = 0usize;
-        for (b, slot) in self.index.iter_mut().enumerate() {
-            // Smallest position whose arc is `b`: ceil(b * 2^32 / I).
-            let start = ((b as u64) << 32).div_ceil(I as u64);
-            while i < self.len && u64::from(self.points[i].pos) < start {
+        let pts = self.points.get(..self.len).unwrap_or(&[]);
+        for (b, slot) in self.index.iter_mut().take(self.arcs).enumerate() {
+            // Smallest position whose arc is `b`.
+            let start = (b as u64) << shift;
+            while pts.get(i).is_some_and(|p| u64::from(p.pos) < start) {
                 i += 1;
             }
             *slot = i as u32;
@@ -882,6 +1011,126 @@ mod tests {
         assert_eq!(many.add_many(&big), Err((1, AddError::NoRoom)));
         assert_eq!(before, many.points().collect::<Vec<_>>());
         assert_eq!(many.len(), 6);
+    }
+
+    /// The index a full rebuild gives for the ring's current points.
+    fn rebuilt<const B2: usize, const P2: usize, const I2: usize>(
+        r: &Ring<B2, P2, I2>,
+    ) -> (usize, Vec<u32>) {
+        let mut fresh = r.clone();
+        fresh.fill_index(r.arcs);
+        (fresh.arcs, fresh.index[..fresh.arcs].to_vec())
+    }
+
+    #[derive(Debug, Clone)]
+    enum Op {
+        Add(u16, u32),
+        Remove(u16),
+        SetWeight(u16, u32),
+        SetUp(u16, bool),
+    }
+
+    fn op() -> impl proptest::strategy::Strategy<Value = Op> {
+        use proptest::prelude::*;
+        prop_oneof![
+            3 => (0u16..12, 1u32..5).prop_map(|(i, w)| Op::Add(i, w)),
+            2 => (0u16..12).prop_map(Op::Remove),
+            1 => (0u16..12, 1u32..5).prop_map(|(i, w)| Op::SetWeight(i, w)),
+            2 => (0u16..12, any::<bool>()).prop_map(|(i, u)| Op::SetUp(i, u)),
+        ]
+    }
+
+    /// Reference for `lookup_healthy`: the first point clockwise at or after
+    /// the key whose backend is up, by linear scan over the points.
+    fn naive_healthy<const B2: usize, const P2: usize, const I2: usize>(
+        r: &Ring<B2, P2, I2>,
+        key: u64,
+    ) -> Option<BackendId> {
+        let pos = position(key);
+        let pts = &r.points[..r.len];
+        let start = pts.iter().position(|p| p.pos >= pos).unwrap_or(0);
+        pts[start..]
+            .iter()
+            .chain(&pts[..start])
+            .find(|p| r.fleet.get(p.slot as usize).unwrap().up)
+            .map(|p| BackendId(p.id))
+    }
+
+    /// After every operation: the incrementally maintained index equals a full
+    /// rebuild (entry for entry, and its size), lookups equal a linear scan,
+    /// and `lookup_healthy` equals the scan that skips down backends.
+    fn run_ops<const I2: usize>(ops: &[Op], keys: &[u64]) {
+        let mut r: Ring<12, 1024, I2> = Ring::new(RingConfig::new(20)).unwrap();
+        for op in ops {
+            match *op {
+                Op::Add(i, w) => {
+                    let _ = r.add(BackendId(i), &[b'n', i as u8], w);
+                }
+                Op::Remove(i) => {
+                    let _ = r.remove(BackendId(i));
+                }
+                Op::SetWeight(i, w) => {
+                    let _ = r.set_weight(BackendId(i), w);
+                }
+                Op::SetUp(i, up) => {
+                    let _ = r.set_up(BackendId(i), up);
+                }
+            }
+            let (arcs, index) = rebuilt(&r);
+            assert_eq!(r.arcs, arcs, "index size after {op:?}");
+            assert_eq!(&r.index[..r.arcs], &index[..], "index after {op:?}");
+            if I2 > 0 && r.len > 0 {
+                // Sized to the points: at least one entry per point (up to the
+                // capacity), at most four.
+                assert!(r.arcs >= r.len.min(Ring::<12, 1024, I2>::MAX_ARCS));
+                assert!(r.arcs <= (4 * r.len).max(4), "{} entries for {} points", r.arcs, r.len);
+            }
+            for &k in keys {
+                let pos = position(k);
+                let pts = &r.points[..r.len];
+                let p = pts.iter().find(|p| p.pos >= pos).or(pts.first());
+                assert_eq!(r.lookup(k), p.map(|p| BackendId(p.id)));
+                assert_eq!(r.lookup_healthy(k), naive_healthy(&r, k));
+                // The walk-based answer (what lookup_healthy used to be).
+                let walked = r
+                    .replicas(k, usize::MAX)
+                    .find(|&id| r.backend(id).unwrap().up);
+                assert_eq!(r.lookup_healthy(k), walked);
+            }
+        }
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(64))]
+
+        #[test]
+        fn incremental_index_equals_rebuild(
+            ops in proptest::collection::vec(op(), 1..60),
+            keys in proptest::collection::vec(proptest::prelude::any::<u64>(), 32),
+        ) {
+            run_ops::<0>(&ops, &keys);
+            run_ops::<7>(&ops, &keys);
+            run_ops::<64>(&ops, &keys);
+            run_ops::<4096>(&ops, &keys);
+        }
+    }
+
+    #[test]
+    fn index_is_sized_to_the_points() {
+        let mut r: Ring<128, 12_800, 65_536> = Ring::new(RingConfig::new(100)).unwrap();
+        for i in 0..100u16 {
+            r.add(BackendId(i), &i.to_le_bytes(), 1).unwrap();
+        }
+        // 10,000 points: 16,384 entries (64 KiB), not 65,536.
+        assert_eq!(r.arcs, 16_384);
+        for i in 0..90u16 {
+            r.remove(BackendId(i)).unwrap();
+        }
+        // 1,000 points: shrunk below a quarter, to 1,024 entries.
+        assert_eq!(r.arcs, 1_024);
+        let small: Ring<4, 64, 1000> = Ring::new(RingConfig::new(10)).unwrap();
+        assert_eq!(Ring::<4, 64, 1000>::MAX_ARCS, 512);
+        assert_eq!(small.arcs, 0);
     }
 
     #[test]
