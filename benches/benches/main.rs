@@ -16,6 +16,13 @@
 //! - `build`: `<impl>/100` builds a structure of 100 backends from nothing;
 //!   `<impl>/add-to-100` adds a 101st backend to a built one (the copy it starts
 //!   from is made outside the timing).
+//! - `lookup/<impl>-cold/100`: the same lookups with a streaming read of a
+//!   32 MiB buffer between them (cache pressure), for chring's ring and
+//!   pingora-ketama, plus the stream alone (`hot.rs`).
+//! - `pick`: `Ring::lookup` against `Strategy::pick` (health-aware) at backend
+//!   capacities 8, 1024 and 16384, all up (`hot.rs`).
+//! - `ketama`: twemproxy pools of 128 and 1024 servers loaded with
+//!   `Ketama::add_many` (one continuum build), and 128 one by one (`hot.rs`).
 //! - `cache`: `TtlCache<u64, u16, N, Ix>` get hit, get miss and insert with
 //!   eviction, at `N` = 1024 and 65536 (`cache.rs`).
 //!
@@ -37,6 +44,7 @@ use rand_core::{Rng, SeedableRng};
 mod baseline;
 mod cache;
 mod fleet;
+mod hot;
 mod peers;
 mod ring;
 
@@ -202,6 +210,7 @@ fn lookup_group(c: &mut Criterion, name: &str, keys: Keys<'_>) {
         baseline::lookups(&mut l);
         ring::lookups(&mut l);
         peers::lookups(&mut l);
+        hot::cold_lookups(&mut l);
     }
     g.finish();
 }
@@ -229,6 +238,6 @@ criterion_group! {
     config = Criterion::default()
         .warm_up_time(Duration::from_secs(1))
         .measurement_time(Duration::from_secs(3));
-    targets = lookup, lookup_str, build, cache::cache
+    targets = lookup, lookup_str, build, cache::cache, hot::pick, hot::ketama
 }
 criterion_main!(benches);

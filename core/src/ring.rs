@@ -15,19 +15,29 @@
 //!
 //! `Ring<B, P, I>` holds up to `B` backends and `P` points inline: 8 bytes per
 //! point (32-bit position, 16-bit backend slot, 16-bit backend id) plus 4 bytes per index
-//! entry. The optional prefix index has `I` entries: entry `b` holds the first
-//! point at or after the start of the `b`-th of `I` equal arcs, so a lookup jumps
-//! straight to its arc and searches only the few points inside it. With `I` near
-//! the number of points, lookups are *O*(1) expected; with `I = 0` (no index, for
-//! the smallest MCUs) they are a binary search, *O*(log P).
+//! entry of capacity, and the fleet table (see `Fleet`: 24 bytes per backend
+//! plus 4 for its id index). The optional prefix index has room for `I`
+//! entries and uses `A` of them, a power of two sized to the points: the
+//! smallest `>= len` (one to two entries per point), at most the largest power
+//! of two `<= I`. Entry `b` holds the first point at or after the start of the
+//! `b`-th of `A` equal arcs, `b << (32 - log2 A)`, so a lookup jumps straight to
+//! its arc (a shift, no division) and searches only the point or two inside
+//! it. Sizing to the points keeps the index no bigger than the points (64 KiB
+//! for 10,000 points rather than 256 KiB at `I = 65,536`), so it stays in cache
+//! next to other work. Adding or removing points shifts the entries after them
+//! by a count (no re-scan of the points); the index is re-sized and refilled
+//! only when the points outgrow it or fall below a quarter of it. With `I` at
+//! least the number of points, lookups are *O*(1) expected; with `I = 0` (no
+//! index, for the smallest MCUs) they are a binary search, *O*(log P).
 //!
 //! | operation | cost |
 //! | --- | --- |
-//! | [`Ring::lookup`] | *O*(1) expected with `I ~ P`, *O*(log P) with `I = 0` |
-//! | [`Ring::lookup_healthy`] | as lookup, plus one step per down point passed |
+//! | [`Ring::lookup`] | *O*(1) expected with `I >= P`, *O*(log P) with `I = 0` |
+//! | [`Ring::lookup_healthy`] | as lookup when the owner is up; otherwise one step per point passed, no scratch |
 //! | [`Ring::replicas`] | as lookup, then one step per point walked |
-//! | [`Ring::add`] | *O*(P x ceil(k / 64) + k log k + I) for k new points: merged in place |
-//! | [`Ring::remove`], [`Ring::set_weight`] | *O*(P + I) (+ add's cost for set_weight) |
+//! | [`Ring::add`] | *O*(P x ceil(k / 64) + k log k + A x ceil(k / 64)) for k new points: merged in place, index entries shifted (refilled, *O*(P + A), when it grows) |
+//! | [`Ring::add_many`] | *O*(P log P + A): one sort, one index fill |
+//! | [`Ring::remove`], [`Ring::set_weight`] | *O*(P + A) (+ add's cost for set_weight) |
 //!
 //! No operation allocates or panics; the ring rebuilds in place.
 
@@ -417,6 +427,12 @@ impl<const B: usize, const P: usize, const I: usize> Ring<B, P, I> {
     /// The first backend clockwise from `key_hash` that is up, without rebuilding:
     /// a down backend's keys spread over the next points, others stay put. `None`
     /// when empty or when every backend is down.
+    ///
+    /// When the owner is up (the common case) this is [`lookup`](Self::lookup)
+    /// plus one read of the owner's health: *O*(1) expected. Otherwise it walks
+    /// the points clockwise to the first one whose backend is up, one step per
+    /// point passed, with no scratch memory (*O*(1) when every backend is down,
+    /// from the fleet's running up-weight).
     #[must_use]
     #[inline]
     pub fn lookup_healthy(&self, key_hash: u64) -> Option<BackendId> {
@@ -606,8 +622,10 @@ impl<const B: usize, const P: usize, const I: usize> Ring<B, P, I> {
                     // Entries next_b..=arc(p) start at or before p, after the
                     // `removed` points before it.
                     let a = self.arc(p.pos);
-                    if let Some(run) = self.index.get_mut(next_b..=a) {
-                        run.iter_mut().for_each(|e| *e -= removed);
+                    if removed > 0 {
+                        if let Some(run) = self.index.get_mut(next_b..=a) {
+                            run.iter_mut().for_each(|e| *e -= removed);
+                        }
                     }
                     next_b = next_b.max(a + 1);
                 }
