@@ -718,8 +718,6 @@ pub fn ketama_points(weight: u32, total_weight: u32, servers: u32) -> u32 {
 #[derive(Debug, Clone)]
 struct Server<const N: usize> {
     name: heapless::Vec<u8, N>,
-    /// [`hash`](crate::hash())`(name)`: duplicate checks compare it first.
-    name_hash: u64,
     weight: u32,
 }
 
@@ -742,6 +740,9 @@ pub struct Ketama<const B: usize, const P: usize, const N: usize = 64> {
     key_hash: KeyHash,
     hash_tag: Option<[u8; 2]>,
     servers: heapless::Vec<Server<N>, B>,
+    /// [`hash`](crate::hash())`(name)` of each server, in server order: duplicate
+    /// checks scan these 8 bytes per server instead of the names.
+    name_hashes: heapless::Vec<u64, B>,
     total_weight: u32,
     points: heapless::Vec<Point, P>,
 }
@@ -760,6 +761,7 @@ impl<const B: usize, const P: usize, const N: usize> Ketama<B, P, N> {
             key_hash,
             hash_tag: None,
             servers: heapless::Vec::new(),
+            name_hashes: heapless::Vec::new(),
             total_weight: 0,
             points: heapless::Vec::new(),
         }
@@ -850,26 +852,32 @@ impl<const B: usize, const P: usize, const N: usize> Ketama<B, P, N> {
         let mut total = self.total_weight;
         for (i, &(identity, weight)) in servers.iter().enumerate() {
             if let Err(e) = self.check_one(identity, weight, &mut total) {
-                self.servers.truncate(before);
+                self.truncate(before);
                 return Err((i, e));
             }
             let server = Server {
                 name: heapless::Vec::from_slice(identity).unwrap_or_default(),
-                name_hash: crate::hash::hash(identity),
                 weight,
             };
-            if self.servers.push(server).is_err() {
-                self.servers.truncate(before);
+            let hash = crate::hash::hash(identity);
+            if self.servers.push(server).is_err() || self.name_hashes.push(hash).is_err() {
+                self.truncate(before);
                 return Err((i, KetamaError::Full));
             }
         }
         if self.points_needed(total, self.servers.len()) > P as u64 {
-            self.servers.truncate(before);
+            self.truncate(before);
             return Err((servers.len().saturating_sub(1), KetamaError::NoRoom));
         }
         self.total_weight = total;
         self.rebuild();
         Ok(())
+    }
+
+    /// Drops the servers from `len` on (a batch that failed validation).
+    fn truncate(&mut self, len: usize) {
+        self.servers.truncate(len);
+        self.name_hashes.truncate(len);
     }
 
     /// Validates one server against the pool as it stands (including servers
@@ -879,11 +887,8 @@ impl<const B: usize, const P: usize, const N: usize> Ketama<B, P, N> {
             return Err(KetamaError::ZeroWeight);
         }
         let h = crate::hash::hash(identity);
-        if self
-            .servers
-            .iter()
-            .any(|s| s.name_hash == h && s.name.as_slice() == identity)
-        {
+        let mut same = self.name_hashes.iter().enumerate().filter(|&(_, &x)| x == h);
+        if same.any(|(i, _)| self.name(i) == Some(identity)) {
             return Err(KetamaError::DuplicateName);
         }
         if identity.is_empty() || identity.len() > N {
@@ -908,6 +913,9 @@ impl<const B: usize, const P: usize, const N: usize> Ketama<B, P, N> {
             return Err(KetamaError::Unknown);
         }
         let s = self.servers.remove(index);
+        if index < self.name_hashes.len() {
+            self.name_hashes.remove(index);
+        }
         self.total_weight -= s.weight;
         self.rebuild();
         Ok(())
@@ -916,6 +924,7 @@ impl<const B: usize, const P: usize, const N: usize> Ketama<B, P, N> {
     /// Removes every server.
     pub fn clear(&mut self) {
         self.servers.clear();
+        self.name_hashes.clear();
         self.points.clear();
         self.total_weight = 0;
     }
@@ -942,7 +951,7 @@ impl<const B: usize, const P: usize, const N: usize> Ketama<B, P, N> {
         }
         // twemproxy's qsort leaves equal positions (a 2^-32 event per pair) in
         // an unspecified order; we break ties by server index.
-        self.points.sort_unstable();
+        sort_points(&mut self.points);
     }
 
     /// The server at or after position `hash` on the continuum (wrapping to the
@@ -975,6 +984,58 @@ impl<const B: usize, const P: usize, const N: usize> Ketama<B, P, N> {
                 self.dispatch(h)
             }
         }
+    }
+}
+
+/// Sorts continuum points by `(value, server)`: an in-place radix pass on the
+/// top byte of the value (American flag sort: count, then cycle each point into
+/// its bucket), then a comparison sort inside each of the 256 buckets, which
+/// fit in L1 for any pool size here. About twice as fast as one comparison sort
+/// over the whole continuum at 1,024 servers (163,840 points), with no scratch
+/// beyond two 256-entry tables.
+fn sort_points(points: &mut [Point]) {
+    let bucket = |p: &Point| (p.value >> 24) as usize;
+    let mut end = [0usize; 256];
+    for p in points.iter() {
+        end[bucket(p)] += 1;
+    }
+    let mut acc = 0;
+    for e in end.iter_mut() {
+        acc += *e;
+        *e = acc;
+    }
+    // next[b]: first position of bucket b not yet holding a point of bucket b.
+    let mut next = [0usize; 256];
+    for b in 1..256 {
+        next[b] = end[b - 1];
+    }
+    for b in 0..256 {
+        while next[b] < end[b] {
+            let Some(&first) = points.get(next[b]) else {
+                break;
+            };
+            let mut p = first;
+            let mut t = bucket(&p);
+            while t != b {
+                let Some(slot) = points.get_mut(next[t]) else {
+                    break;
+                };
+                core::mem::swap(&mut p, slot);
+                next[t] += 1;
+                t = bucket(&p);
+            }
+            if let Some(slot) = points.get_mut(next[b]) {
+                *slot = p;
+            }
+            next[b] += 1;
+        }
+    }
+    let mut start = 0;
+    for &e in &end {
+        if let Some(run) = points.get_mut(start..e) {
+            run.sort_unstable();
+        }
+        start = e;
     }
 }
 
@@ -1280,6 +1341,29 @@ mod tests {
     }
 
     #[test]
+    fn radix_sort_equals_comparison_sort() {
+        let mut r = 7u32;
+        for n in [0usize, 1, 2, 255, 256, 1000, 20_000] {
+            let pts: Vec<Point> = (0..n)
+                .map(|i| {
+                    r = r.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+                    // Every 8th point repeats a value: ties broken by server.
+                    let value = if i % 8 == 7 { 0x8000_0000 } else { r };
+                    Point {
+                        value,
+                        server: (r >> 7) as u16,
+                    }
+                })
+                .collect();
+            let mut a = pts.clone();
+            a.sort_unstable();
+            let mut b = pts;
+            sort_points(&mut b);
+            assert_eq!(a, b, "n = {n}");
+        }
+    }
+
+    #[test]
     fn names_round_trip() {
         for h in KeyHash::ALL {
             assert_eq!(h.name().parse::<KeyHash>(), Ok(h));
@@ -1299,5 +1383,68 @@ mod tests {
         assert_eq!(&buf[..n], b"b-4294967295");
         let long = [b'x'; 300];
         assert_eq!(point_input(&mut buf, &long, 7), MAX_POINT_INPUT);
+    }
+}
+
+#[cfg(test)]
+mod timing {
+    use super::*;
+    extern crate std;
+
+    /// This thread's CPU time (wall time is meaningless on a loaded machine).
+    struct Cpu(u64);
+    impl Cpu {
+        fn now() -> Self {
+            let s = std::fs::read_to_string("/proc/thread-self/schedstat").unwrap();
+            Cpu(s.split_whitespace().next().unwrap().parse().unwrap())
+        }
+        fn elapsed(&self) -> std::time::Duration {
+            std::time::Duration::from_nanos(Self::now().0 - self.0)
+        }
+    }
+
+    #[test]
+    #[ignore = "timing only: cargo test --release -p chring --lib ketama_timing -- --ignored --nocapture"]
+    fn ketama_timing() {
+        let names: std::vec::Vec<std::string::String> = (0..1024)
+            .map(|i| std::format!("10.0.{}.{}:11211", i / 256, i % 256))
+            .collect();
+        let servers: std::vec::Vec<(&[u8], u32)> = names.iter().map(|n| (n.as_bytes(), 1)).collect();
+        let mut pool: std::boxed::Box<Ketama<1024, { 160 * 1024 }>> =
+            std::boxed::Box::new(Ketama::new(KeyHash::Fnv1a64));
+        for _ in 0..3 {
+            pool.clear();
+            let t = Cpu::now();
+            pool.add_many(&servers).unwrap();
+            std::println!("add_many: {:?}", t.elapsed());
+            let t = Cpu::now();
+            pool.rebuild();
+            std::println!("  of which rebuild: {:?}", t.elapsed());
+        }
+        let t = Cpu::now();
+        let mut input = [0u8; MAX_POINT_INPUT];
+        let mut x = 0u8;
+        for s in &names {
+            for i in 0..40 {
+                let len = point_input(&mut input, s.as_bytes(), i);
+                x ^= md5_digest(&[&input[..len]])[0];
+            }
+        }
+        std::println!("40960 md5: {:?} {x}", t.elapsed());
+        let mut pts = pool.points.clone();
+        let mut r = 1u32;
+        for p in pts.iter_mut() {
+            r = r.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+            p.value ^= r;
+        }
+        let mut a = pts.clone();
+        let t = Cpu::now();
+        a.sort_unstable();
+        std::println!("comparison sort: {:?}", t.elapsed());
+        let mut b = pts;
+        let t = Cpu::now();
+        sort_points(&mut b);
+        std::println!("sort_points: {:?}", t.elapsed());
+        assert_eq!(a, b);
     }
 }
