@@ -64,9 +64,21 @@ pub(crate) fn pick(c: &mut Criterion) {
     let mut g = c.benchmark_group("pick");
     g.throughput(Throughput::Elements(crate::KEYS as u64));
     let keys = Keys::U64(&keys);
-    pick_at::<8, 800, 1024>(&mut Lookups { g: &mut g, keys, n: 8 });
-    pick_at::<1024, 102_400, 131_072>(&mut Lookups { g: &mut g, keys, n: 1024 });
-    pick_at::<16_384, 1_638_400, 2_097_152>(&mut Lookups { g: &mut g, keys, n: 16_384 });
+    pick_at::<8, 800, 1024>(&mut Lookups {
+        g: &mut g,
+        keys,
+        n: 8,
+    });
+    pick_at::<1024, 102_400, 131_072>(&mut Lookups {
+        g: &mut g,
+        keys,
+        n: 1024,
+    });
+    pick_at::<16_384, 1_638_400, 2_097_152>(&mut Lookups {
+        g: &mut g,
+        keys,
+        n: 16_384,
+    });
     g.finish();
 }
 
@@ -110,10 +122,7 @@ pub(crate) fn cold_lookups(l: &mut Lookups<'_, '_>) {
         },
         |_, _| unreachable!("u64 keys only"),
     );
-    let mut s = (
-        fleet::pingora(&fleet::pingora_buckets(100)),
-        Stream::new(),
-    );
+    let mut s = (fleet::pingora(&fleet::pingora_buckets(100)), Stream::new());
     l.bench(
         "pingora-ketama-cold",
         &mut s,

@@ -199,6 +199,9 @@ pub(crate) struct Fleet<const B: usize> {
     load_sum: u64,
     /// Sum of `weight` over backends that are up, kept up to date.
     up_weight_sum: u64,
+    /// Number of backends marked down, kept up to date: 0 lets health-aware
+    /// lookups skip reading the owner's flag.
+    down: usize,
 }
 
 impl<const B: usize> Fleet<B> {
@@ -209,6 +212,7 @@ impl<const B: usize> Fleet<B> {
             next: [NO_SLOT; B],
             load_sum: 0,
             up_weight_sum: 0,
+            down: 0,
         }
     }
 
@@ -331,6 +335,8 @@ impl<const B: usize> Fleet<B> {
         self.load_sum -= u64::from(b.load);
         if b.up {
             self.up_weight_sum -= u64::from(b.weight);
+        } else {
+            self.down -= 1;
         }
         Some(b)
     }
@@ -350,8 +356,10 @@ impl<const B: usize> Fleet<B> {
         if b.up != up {
             if up {
                 self.up_weight_sum += u64::from(b.weight);
+                self.down -= 1;
             } else {
                 self.up_weight_sum -= u64::from(b.weight);
+                self.down += 1;
             }
         }
         b.up = up;
@@ -383,6 +391,13 @@ impl<const B: usize> Fleet<B> {
             self.backends.iter().map(|b| u64::from(b.load)).sum::<u64>()
         );
         self.load_sum
+    }
+
+    /// `true` when no backend is marked down. *O*(1).
+    #[inline]
+    pub(crate) fn all_up(&self) -> bool {
+        debug_assert_eq!(self.down, self.backends.iter().filter(|b| !b.up).count());
+        self.down == 0
     }
 
     /// Total weight of the backends that are up. *O*(1).
@@ -489,6 +504,7 @@ mod tests {
                 assert_eq!(f.slot(b.id), Some(slot));
             }
             let _ = (f.total_load(), f.up_weight());
+            assert_eq!(f.all_up(), model.iter().all(|b| b.up));
         }
     }
 

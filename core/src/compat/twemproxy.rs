@@ -887,7 +887,11 @@ impl<const B: usize, const P: usize, const N: usize> Ketama<B, P, N> {
             return Err(KetamaError::ZeroWeight);
         }
         let h = crate::hash::hash(identity);
-        let mut same = self.name_hashes.iter().enumerate().filter(|&(_, &x)| x == h);
+        let mut same = self
+            .name_hashes
+            .iter()
+            .enumerate()
+            .filter(|&(_, &x)| x == h);
         if same.any(|(i, _)| self.name(i) == Some(identity)) {
             return Err(KetamaError::DuplicateName);
         }
@@ -1409,7 +1413,8 @@ mod timing {
         let names: std::vec::Vec<std::string::String> = (0..1024)
             .map(|i| std::format!("10.0.{}.{}:11211", i / 256, i % 256))
             .collect();
-        let servers: std::vec::Vec<(&[u8], u32)> = names.iter().map(|n| (n.as_bytes(), 1)).collect();
+        let servers: std::vec::Vec<(&[u8], u32)> =
+            names.iter().map(|n| (n.as_bytes(), 1)).collect();
         let mut pool: std::boxed::Box<Ketama<1024, { 160 * 1024 }>> =
             std::boxed::Box::new(Ketama::new(KeyHash::Fnv1a64));
         for _ in 0..3 {
