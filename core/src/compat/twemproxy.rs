@@ -1010,9 +1010,7 @@ fn sort_points(points: &mut [Point]) {
     }
     // next[b]: first position of bucket b not yet holding a point of bucket b.
     let mut next = [0usize; 256];
-    for b in 1..256 {
-        next[b] = end[b - 1];
-    }
+    next[1..].copy_from_slice(&end[..255]);
     for b in 0..256 {
         while next[b] < end[b] {
             let Some(&first) = points.get(next[b]) else {
@@ -1319,7 +1317,8 @@ mod tests {
         let mut pool: Ketama<4, 640, 8> = Ketama::new(KeyHash::Fnv1a64);
         pool.add(b"a", 1).unwrap();
         let before = pool.points().to_vec();
-        let cases: [(&[(&[u8], u32)], (usize, KetamaError)); 7] = [
+        type Batch<'a> = &'a [(&'a [u8], u32)];
+        let cases: [(Batch<'_>, (usize, KetamaError)); 7] = [
             (&[(b"b", 1), (b"c", 0)], (1, KetamaError::ZeroWeight)),
             (&[(b"b", 1), (b"a", 1)], (1, KetamaError::DuplicateName)),
             (&[(b"b", 1), (b"b", 1)], (1, KetamaError::DuplicateName)),
