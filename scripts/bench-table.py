@@ -8,7 +8,8 @@ Reads every `<group>/<impl>/<param>/new/{benchmark,estimates}.json` under the
 criterion directory (`$CARGO_TARGET_DIR/criterion`, else `target/criterion`),
 takes the median point estimate, divides it by the benchmark's throughput
 (4096 keys or operations per iteration) and prints one table per group
-(lookup u64, lookup str, build, cache), the cache-against-its-peers tables
+(lookup u64, lookup str, build, cache, lookups under cache pressure, pick,
+ketama pool loads), the cache-against-its-peers tables
 (`cache_get_hit`, `cache_get_miss`, `cache_insert_evict`), the memory table (from
 `cargo run --release -p chring-benches --example memory -- --json`, run by this
 script unless `--memory FILE` or `--no-memory` is given), and the issue's
@@ -83,7 +84,7 @@ COUNTERPART = {
 }
 
 HOW = {
-    "chring-ring": "XXH3; prefix index (I = 512 at n = 5, 65,536 at 100 and 1000), 100 points / backend",
+    "chring-ring": "XXH3; prefix index sized to the points (512 entries at n = 5, 16,384 at 100, 65,536 = I at 1000), 100 points / backend",
     "chring-ring-noindex": "XXH3; binary search (I = 0), 100 points / backend",
     "chring-maglev": "XXH3; one read of a 65,537-entry table",
     "chring-jump": "XXH3; jump loop + bucket table",
@@ -361,6 +362,70 @@ def cache_targets(res):
     if not lines:
         return []
     return ["### Targets (issue 11)", "", "| target | measured | verdict |", "| --- | --- | --- |"] + lines + [""]
+def cold_table(res):
+    ids = ["chring-ring", "pingora-ketama"]
+    stream = res.get(("lookup", "stream-only-cold", "100"))
+    if not stream or not any(("lookup", f"{i}-cold", "100") in res for i in ids):
+        return []
+    lines = [
+        "### Lookup under cache pressure, n = 100, u64 keys",
+        "",
+        "ns per lookup; `cold`: each lookup follows a 1 KiB read of a 32 MiB buffer "
+        "(sequential, wrapping); lookup cost = cold − stream alone "
+        f"({fmt_ns(stream)} ns).",
+        "",
+        "| impl | hot | cold | cold − stream |",
+        "| --- | ---: | ---: | ---: |",
+    ]
+    for i in ids:
+        hot = res.get(("lookup", i, "100"))
+        cold = res.get(("lookup", f"{i}-cold", "100"))
+        net = cold - stream if cold else None
+        name = f"**{i}**" if i.startswith("chring") else i
+        lines.append(f"| {name} | {fmt_ns(hot)} | {fmt_ns(cold)} | {fmt_ns(net)} |")
+    return lines + [""]
+
+
+def pick_table(res):
+    bs = ["8", "1024", "16384"]
+    if not any(("pick", "chring-ring-pick", b) in res for b in bs):
+        return []
+    lines = [
+        "### pick vs lookup, B backends all up, 100 points each",
+        "",
+        "ns per call (median over 4096 u64 keys); `pick` is `Strategy::pick` "
+        "(`Ring::lookup_healthy`), `lookup` ignores health. Target: pick ≤ 1.1 × lookup.",
+        "",
+        "| B | lookup | pick | pick ÷ lookup |",
+        "| ---: | ---: | ---: | ---: |",
+    ]
+    for b in bs:
+        lk = res.get(("pick", "chring-ring-lookup", b))
+        pk = res.get(("pick", "chring-ring-pick", b))
+        lines.append(f"| {b} | {fmt_ns(lk)} | {fmt_ns(pk)} | {ratio(pk, lk)} |")
+    return lines + [""]
+
+
+def ketama_table(res):
+    rows = [
+        ("chring-twemproxy-bulk", "128", "`add_many` of 128 servers: one continuum build"),
+        ("chring-twemproxy-add", "128", "128 × `add`: one continuum build each"),
+        ("chring-twemproxy-bulk", "1024", "`add_many` of 1,024 servers (target ≤ 10 ms)"),
+    ]
+    if not any(("ketama", i, n) in res for i, n, _ in rows):
+        return []
+    lines = [
+        "### twemproxy ketama pool loads",
+        "",
+        "ms (median), weight 1, `fnv1a_64`, 160 points per server.",
+        "",
+        "| load | ms |",
+        "| --- | ---: |",
+    ]
+    for i, n, what in rows:
+        t = res.get(("ketama", i, n))
+        lines.append(f"| {what} | {'—' if t is None else f'{t / 1e6:.2f}'} |")
+    return lines + [""]
 
 
 def memory_rows(args):
@@ -451,6 +516,30 @@ def targets(res):
     return lines + [""]
 
 
+def targets_hot(res):
+    lines = ["### Targets (issue 11, hot paths)", "", "| target | measured | verdict |", "| --- | --- | --- |"]
+    n = len(lines)
+
+    def row(what, measured, ok, miss=""):
+        verdict = "met" if ok else f"**missed** {miss}".rstrip()
+        lines.append(f"| {what} | {measured} | {verdict} |")
+
+    for b in ("8", "1024", "16384"):
+        lk, pk = res.get(("pick", "chring-ring-lookup", b)), res.get(("pick", "chring-ring-pick", b))
+        if lk and pk:
+            row(f"pick ≤ 1.1 × lookup, B = {b}", f"{fmt_ns(pk)} vs {fmt_ns(lk)} ns: {pk / lk:.2f}×", pk <= 1.1 * lk, f"({pk / lk:.2f}×)")
+    one = res.get(("build", "chring-ring", "add-to-100"))
+    if one:
+        row("ring: one add to 100 × 100 points ≤ 30 µs", f"{fmt_us(one)} µs", one <= 30e3, f"({one / 30e3:.1f}× the budget)")
+    hundred = res.get(("build", "chring-ring", "100"))
+    if hundred:
+        row("ring: 100 single adds ≤ 2 ms", f"{fmt_us(hundred)} µs", hundred <= 2e6, f"({hundred / 2e6:.1f}× the budget)")
+    k = res.get(("ketama", "chring-twemproxy-bulk", "1024"))
+    if k:
+        row("ketama: bulk build of 1,024 servers ≤ 10 ms", f"{k / 1e6:.2f} ms", k <= 10e6, f"({k / 10e6:.1f}× the budget)")
+    return lines + [""] if len(lines) > n else []
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--criterion", help="criterion output directory (default: $CARGO_TARGET_DIR/criterion or target/criterion)")
@@ -484,8 +573,12 @@ def main():
     out += build_table(res)
     out += cache_table(res)
     out += cache_peer_tables(res)
+    out += cold_table(res)
+    out += pick_table(res)
+    out += ketama_table(res)
     out += memory_table(memory_rows(args))
     out += targets(res)
+    out += targets_hot(res)
     out += cache_targets(res)
     print("\n".join(out).rstrip())
 

@@ -16,6 +16,13 @@
 //! - `build`: `<impl>/100` builds a structure of 100 backends from nothing;
 //!   `<impl>/add-to-100` adds a 101st backend to a built one (the copy it starts
 //!   from is made outside the timing).
+//! - `lookup/<impl>-cold/100`: the same lookups with a streaming read of a
+//!   32 MiB buffer between them (cache pressure), for chring's ring and
+//!   pingora-ketama, plus the stream alone (`hot.rs`).
+//! - `pick`: `Ring::lookup` against `Strategy::pick` (health-aware) at backend
+//!   capacities 8, 1024 and 16384, all up (`hot.rs`).
+//! - `ketama`: twemproxy pools of 128 and 1024 servers loaded with
+//!   `Ketama::add_many` (one continuum build), and 128 one by one (`hot.rs`).
 //! - `cache`: `TtlCache<u64, u16, N, Ix>` get hit, get miss and insert with
 //!   eviction, at `N` = 1024 and 65536 (`cache.rs`).
 //! - `cache_get_hit`, `cache_get_miss`, `cache_insert_evict`: `TtlCache<u64, u64,
@@ -42,6 +49,7 @@ mod baseline;
 mod cache;
 mod cache_peers;
 mod fleet;
+mod hot;
 mod peers;
 mod ring;
 
@@ -207,6 +215,7 @@ fn lookup_group(c: &mut Criterion, name: &str, keys: Keys<'_>) {
         baseline::lookups(&mut l);
         ring::lookups(&mut l);
         peers::lookups(&mut l);
+        hot::cold_lookups(&mut l);
     }
     g.finish();
 }
@@ -234,6 +243,6 @@ criterion_group! {
     config = Criterion::default()
         .warm_up_time(Duration::from_secs(1))
         .measurement_time(Duration::from_secs(3));
-    targets = lookup, lookup_str, build, cache::cache, cache_peers::cache_peers
+    targets = lookup, lookup_str, build, cache::cache, cache_peers::cache_peers, hot::pick, hot::ketama
 }
 criterion_main!(benches);

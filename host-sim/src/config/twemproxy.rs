@@ -280,18 +280,22 @@ fn build_pool(body: &Yaml) -> anyhow::Result<TwemproxyRouter> {
         let mut pool = Box::new(Pool::new(hash));
         pool.set_hash_tag(hash_tag);
         let mut labels = Vec::with_capacity(lines.len());
+        let mut servers = Vec::with_capacity(lines.len());
         for (i, text) in lines.iter().enumerate() {
             let s = ServerLine::parse(text.as_bytes())
                 .map_err(|e| anyhow!("server {} '{text}': {e}", i + 1))?;
-            pool.add(s.identity(), s.weight).map_err(|e| {
-                anyhow!(
-                    "server {} '{text}' (identity '{}'): {e}",
-                    i + 1,
-                    String::from_utf8_lossy(s.identity())
-                )
-            })?;
+            servers.push((s.identity(), s.weight));
             labels.push(String::from_utf8_lossy(s.label()).into_owned());
         }
+        // One continuum build for the whole pool (one per server is O(n^2)).
+        pool.add_many(&servers).map_err(|(i, e)| {
+            anyhow!(
+                "server {} '{}' (identity '{}'): {e}",
+                i + 1,
+                lines.get(i).map_or("", String::as_str),
+                String::from_utf8_lossy(servers.get(i).map_or(&[][..], |s| s.0))
+            )
+        })?;
         Ok(TwemproxyRouter { pool, labels })
     })?
 }
