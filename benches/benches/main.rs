@@ -15,7 +15,8 @@
 //!   in `peers.rs`, hand-written reference baselines in `baseline.rs`.
 //! - `build`: `<impl>/100` builds a structure of 100 backends from nothing;
 //!   `<impl>/add-to-100` adds a 101st backend to a built one (the copy it starts
-//!   from is made outside the timing).
+//!   from is made outside the timing). `chring-maglev*/1024` and
+//!   `chring-maglev/add-to-1024`: Maglev builds at 1,024 backends (`maglev_build.rs`).
 //! - `cache`: `TtlCache<u64, u16, N, Ix>` get hit, get miss and insert with
 //!   eviction, at `N` = 1024 and 65536 (`cache.rs`).
 //!
@@ -37,6 +38,7 @@ use rand_core::{Rng, SeedableRng};
 mod baseline;
 mod cache;
 mod fleet;
+mod maglev_build;
 mod peers;
 mod ring;
 
@@ -220,6 +222,7 @@ fn build(c: &mut Criterion) {
     let mut g = c.benchmark_group("build");
     baseline::build(&mut g);
     ring::build(&mut g);
+    maglev_build::build(&mut g);
     peers::build(&mut g);
     g.finish();
 }

@@ -43,8 +43,8 @@ const fn is_prime(m: usize) -> bool {
 /// *O*(M log n) for the turn order when weights differ (a binary heap of the
 /// backends; equal weights take turns round robin, *O*(1) each), with no
 /// allocation. [`add_many`](Self::add_many) adds a whole fleet with one rebuild.
-/// Memory: 2 bytes per entry plus 14 per backend (the rebuild's scratch: cursor,
-/// skip, turn count, heap slot). Disruption: a backend's keys all move when it
+/// Memory: 2 bytes per entry plus 16 per backend (the rebuild's scratch: cursor,
+/// step, and next turn: count, weight, slot). Disruption: a backend's keys all move when it
 /// leaves, and about `1/n` of keys move to a new one, plus a small excess that
 /// shrinks as `M / n` grows (the paper recommends `M > 100 n`; with `M = 65537` and
 /// 5 → 6 backends the excess is under 1% of keys, checked in the tests). Backends
@@ -56,27 +56,40 @@ pub struct Maglev<const B: usize, const M: usize> {
     table: [u16; M],
     /// Per slot, rebuild scratch: the next permutation entry to try.
     next: [u32; B],
-    /// Per slot, rebuild scratch: the permutation's skip, `1..M`.
-    skip: [u32; B],
-    /// Per slot, rebuild scratch: entries claimed so far (turns taken).
-    turns: [u32; B],
-    /// Rebuild scratch: the slots that are up; a min-heap by next turn time when
-    /// weights differ.
-    order: [u16; B],
+    /// Per slot, rebuild scratch: `M - skip` (the step without `%`).
+    back: [u32; B],
+    /// Rebuild scratch: the up backends' next turns; a min-heap by time when
+    /// weights differ, in insertion order when they are equal.
+    turns: [Turn; B],
     filled: bool,
 }
 
-/// `true` when slot `a`'s next turn comes before slot `b`'s: turn `t` of a
-/// backend of weight `w` is at time `(2t + 1) / 2w`, so compare
-/// `(2 t_a + 1) w_b < (2 t_b + 1) w_a`, ties by slot (insertion order).
-/// `t < 2^32` and `w < 2^16`, so each product is below `2^49`: no overflow.
+/// A backend's next turn during a rebuild: turn `t` of slot `slot`, weight `w`.
+/// Kept whole in the heap so comparing two turns reads nothing else.
+#[derive(Debug, Clone, Copy)]
+struct Turn {
+    t: u32,
+    w: u16,
+    slot: u16,
+}
+
+impl Turn {
+    const ZERO: Self = Self {
+        t: 0,
+        w: 1,
+        slot: 0,
+    };
+}
+
+/// `true` when turn `a` comes before turn `b`: turn `t` of a backend of weight
+/// `w` is at time `(2t + 1) / 2w`, so compare `(2 t_a + 1) w_b < (2 t_b + 1) w_a`,
+/// ties by slot (insertion order). `t < 2^32` and `w < 2^16`, so each product is
+/// below `2^49`: no overflow.
 #[inline]
-fn turn_before(a: (u32, u32, u16), b: (u32, u32, u16)) -> bool {
-    let (ta, wa, sa) = a;
-    let (tb, wb, sb) = b;
-    let lhs = (2 * u64::from(ta) + 1) * u64::from(wb);
-    let rhs = (2 * u64::from(tb) + 1) * u64::from(wa);
-    lhs < rhs || (lhs == rhs && sa < sb)
+fn turn_before(a: Turn, b: Turn) -> bool {
+    let lhs = (2 * u64::from(a.t) + 1) * u64::from(b.w);
+    let rhs = (2 * u64::from(b.t) + 1) * u64::from(a.w);
+    lhs < rhs || (lhs == rhs && a.slot < b.slot)
 }
 
 /// Claims the first unclaimed entry of a permutation for `slot`, starting at
@@ -120,9 +133,8 @@ impl<const B: usize, const M: usize> Maglev<B, M> {
             fleet: Fleet::new(),
             table: [EMPTY; M],
             next: [0; B],
-            skip: [0; B],
-            turns: [0; B],
-            order: [0; B],
+            back: [0; B],
+            turns: [Turn::ZERO; B],
             filled: false,
         }
     }
@@ -190,8 +202,8 @@ impl<const B: usize, const M: usize> Maglev<B, M> {
     fn rebuild(&mut self) {
         let m = M as u64;
         let backends = self.fleet.as_slice();
-        // The up slots in insertion order, each with its permutation's start
-        // and `M - skip`; and whether their weights are all equal.
+        // The up backends' first turns in insertion order, each slot with its
+        // permutation's start and `M - skip`; and whether all weights are equal.
         let mut ups = 0;
         let mut equal = true;
         let mut first_weight = None;
@@ -199,19 +211,22 @@ impl<const B: usize, const M: usize> Maglev<B, M> {
             if !b.up {
                 continue;
             }
-            let (Some(o), Some(n), Some(k), Some(t)) = (
-                self.order.get_mut(ups),
+            let (Some(turn), Some(next), Some(back)) = (
+                self.turns.get_mut(ups),
                 self.next.get_mut(slot),
-                self.skip.get_mut(slot),
-                self.turns.get_mut(slot),
+                self.back.get_mut(slot),
             ) else {
                 break;
             };
-            *o = slot as u16;
-            *n = (mix(b.name_hash, OFFSET_SEED) % m) as u32;
+            *turn = Turn {
+                t: 0,
+                // Weights are 1..=MAX_WEIGHT (65535), checked on add.
+                w: u16::try_from(b.weight).unwrap_or(u16::MAX),
+                slot: slot as u16,
+            };
+            *next = (mix(b.name_hash, OFFSET_SEED) % m) as u32;
             let skip = mix(b.name_hash, SKIP_SEED) % (m - 1) + 1;
-            *k = (m - skip) as u32;
-            *t = 0;
+            *back = (m - skip) as u32;
             ups += 1;
             equal &= *first_weight.get_or_insert(b.weight) == b.weight;
         }
@@ -220,17 +235,19 @@ impl<const B: usize, const M: usize> Maglev<B, M> {
             return;
         }
         self.table.fill(EMPTY);
-        let order = self.order.get_mut(..ups).unwrap_or_default();
+        let turns = self.turns.get_mut(..ups).unwrap_or_default();
+        let mut claim_for = |slot: u16| {
+            let s = usize::from(slot);
+            if let (Some(next), Some(&back)) = (self.next.get_mut(s), self.back.get(s)) {
+                claim(&mut self.table, next, back as usize, slot);
+            }
+        };
         if equal {
             // Every round is a tie: one turn each, in insertion order.
             let mut left = M;
             'fill: loop {
-                for &slot in order.iter() {
-                    let s = usize::from(slot);
-                    let (Some(next), Some(&back)) = (self.next.get_mut(s), self.skip.get(s)) else {
-                        break 'fill;
-                    };
-                    claim(&mut self.table, next, back as usize, slot);
+                for turn in turns.iter() {
+                    claim_for(turn.slot);
                     left -= 1;
                     if left == 0 {
                         break 'fill;
@@ -238,28 +255,15 @@ impl<const B: usize, const M: usize> Maglev<B, M> {
                 }
             }
         } else {
-            let turns = &mut self.turns;
-            let key = |turns: &[u32], slot: u16| {
-                let s = usize::from(slot);
-                let t = turns.get(s).copied().unwrap_or(u32::MAX);
-                let w = backends.get(s).map_or(1, |b| b.weight);
-                (t, w, slot)
-            };
-            // Min-heap of the up slots by next turn time.
+            // Min-heap by time; each entry is claimed by the earliest turn.
             for i in (0..ups / 2).rev() {
-                sift_down(order, i, |a, b| turn_before(key(turns, a), key(turns, b)));
+                sift_down(turns, i);
             }
             for _ in 0..M {
-                let Some(&slot) = order.first() else { break };
-                let s = usize::from(slot);
-                let (Some(next), Some(&back), Some(t)) =
-                    (self.next.get_mut(s), self.skip.get(s), turns.get_mut(s))
-                else {
-                    break;
-                };
-                claim(&mut self.table, next, back as usize, slot);
-                *t += 1;
-                sift_down(order, 0, |a, b| turn_before(key(turns, a), key(turns, b)));
+                let Some(top) = turns.first_mut() else { break };
+                claim_for(top.slot);
+                top.t += 1;
+                top_moved_later(turns);
             }
         }
         // Slots to ids, in place: a lookup is then a single read.
@@ -269,22 +273,62 @@ impl<const B: usize, const M: usize> Maglev<B, M> {
     }
 }
 
-/// Restores the heap property below `i` in a min-heap ordered by `before`.
-/// *O*(log n) comparisons.
-fn sift_down(heap: &mut [u16], mut i: usize, before: impl Fn(u16, u16) -> bool) {
+/// Restores the heap after the root's turn moved later (Floyd's bottom-up
+/// variant: the hole goes down the earlier children to a leaf, one comparison a
+/// level, then the root's turn climbs back, usually a step or two, as its new
+/// time is rarely early). *O*(log n) comparisons.
+fn top_moved_later(heap: &mut [Turn]) {
+    let Some(&moving) = heap.first() else { return };
+    let mut i = 0;
     loop {
         let l = 2 * i + 1;
-        let Some(&left) = heap.get(l) else { return };
+        let Some(&left) = heap.get(l) else { break };
         let (c, child) = match heap.get(l + 1) {
-            Some(&right) if before(right, left) => (l + 1, right),
+            Some(&right) if turn_before(right, left) => (l + 1, right),
             _ => (l, left),
         };
-        let Some(&cur) = heap.get(i) else { return };
-        if !before(child, cur) {
-            return;
+        if let Some(e) = heap.get_mut(i) {
+            *e = child;
         }
-        heap.swap(i, c);
         i = c;
+    }
+    while i > 0 {
+        let p = (i - 1) / 2;
+        let Some(&parent) = heap.get(p) else { break };
+        if !turn_before(moving, parent) {
+            break;
+        }
+        if let Some(e) = heap.get_mut(i) {
+            *e = parent;
+        }
+        i = p;
+    }
+    if let Some(e) = heap.get_mut(i) {
+        *e = moving;
+    }
+}
+
+/// Restores the heap property below `i` in a min-heap of turns (by
+/// [`turn_before`]): *O*(log n) comparisons.
+fn sift_down(heap: &mut [Turn], mut i: usize) {
+    let Some(&moving) = heap.get(i) else { return };
+    loop {
+        let l = 2 * i + 1;
+        let Some(&left) = heap.get(l) else { break };
+        let (c, child) = match heap.get(l + 1) {
+            Some(&right) if turn_before(right, left) => (l + 1, right),
+            _ => (l, left),
+        };
+        if !turn_before(child, moving) {
+            break;
+        }
+        if let Some(e) = heap.get_mut(i) {
+            *e = child;
+        }
+        i = c;
+    }
+    if let Some(e) = heap.get_mut(i) {
+        *e = moving;
     }
 }
 
@@ -483,15 +527,19 @@ mod tests {
 
     #[test]
     fn turn_order_does_not_overflow() {
-        let max = crate::MAX_WEIGHT;
-        assert!(turn_before((u32::MAX, max, 0), (u32::MAX, max, 1)));
-        assert!(!turn_before((u32::MAX, max, 1), (u32::MAX, max, 0)));
-        assert!(turn_before((u32::MAX - 1, max, 9), (u32::MAX, max, 0)));
-        assert!(!turn_before((u32::MAX, 1, 0), (0, max, 1)));
-        assert!(turn_before((0, max, 1), (u32::MAX, 1, 0)));
+        let turn = |t, w, slot| Turn { t, w, slot };
+        let max = crate::MAX_WEIGHT as u16;
+        assert!(turn_before(turn(u32::MAX, max, 0), turn(u32::MAX, max, 1)));
+        assert!(!turn_before(turn(u32::MAX, max, 1), turn(u32::MAX, max, 0)));
+        assert!(turn_before(
+            turn(u32::MAX - 1, max, 9),
+            turn(u32::MAX, max, 0)
+        ));
+        assert!(!turn_before(turn(u32::MAX, 1, 0), turn(0, max, 1)));
+        assert!(turn_before(turn(0, max, 1), turn(u32::MAX, 1, 0)));
         // (2 x 1 + 1) / (2 x 3) = (2 x 0 + 1) / (2 x 1): a tie, insertion order.
-        assert!(turn_before((1, 3, 0), (0, 1, 1)));
-        assert!(!turn_before((0, 1, 1), (1, 3, 0)));
+        assert!(turn_before(turn(1, 3, 0), turn(0, 1, 1)));
+        assert!(!turn_before(turn(0, 1, 1), turn(1, 3, 0)));
     }
 
     /// A backend marked down is left out: the table equals the one built
