@@ -15,7 +15,8 @@
 //!   in `peers.rs`, hand-written reference baselines in `baseline.rs`.
 //! - `build`: `<impl>/100` builds a structure of 100 backends from nothing;
 //!   `<impl>/add-to-100` adds a 101st backend to a built one (the copy it starts
-//!   from is made outside the timing).
+//!   from is made outside the timing). `chring-maglev*/1024` and
+//!   `chring-maglev/add-to-1024`: Maglev builds at 1,024 backends (`maglev_build.rs`).
 //! - `lookup/<impl>-cold/100`: the same lookups with a streaming read of a
 //!   32 MiB buffer between them (cache pressure), for chring's ring and
 //!   pingora-ketama, plus the stream alone (`hot.rs`).
@@ -50,6 +51,7 @@ mod cache;
 mod cache_peers;
 mod fleet;
 mod hot;
+mod maglev_build;
 mod peers;
 mod ring;
 
@@ -234,6 +236,7 @@ fn build(c: &mut Criterion) {
     let mut g = c.benchmark_group("build");
     baseline::build(&mut g);
     ring::build(&mut g);
+    maglev_build::build(&mut g);
     peers::build(&mut g);
     g.finish();
 }

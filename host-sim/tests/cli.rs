@@ -90,6 +90,45 @@ fn route_agrees_with_chring() {
     let _ = std::fs::remove_dir_all(dir);
 }
 
+/// Issue 10: `route --strategy maglev` follows the weights of the backends file,
+/// whatever their scale: weights 1 and 3 and weights 21845 and 65535 (the same
+/// ratio; before the fix the second split 33% / 67%) route every key the same
+/// way, and about 25% / 75% of 10,000 keys.
+#[test]
+fn route_maglev_follows_weights_at_any_scale() {
+    let dir = scratch("maglev-weights");
+    let keys: String = (0..10_000).map(|i| format!("key-{i}\n")).collect();
+    let mut outputs = Vec::new();
+    for (file, text) in [
+        ("small", "cache-a 1\ncache-b 3\n"),
+        ("large", "cache-a 21845\ncache-b 65535\n"),
+    ] {
+        let path = dir.join(file);
+        std::fs::write(&path, text).unwrap();
+        let out = host_sim()
+            .args(["route", "--strategy", "maglev", "--backends"])
+            .arg(&path)
+            .write_stdin(keys.clone())
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{file}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let text = String::from_utf8(out.stdout).unwrap();
+        let lines = text.lines().count();
+        let a = text.lines().filter(|l| l.ends_with(",cache-a")).count();
+        let b = text.lines().filter(|l| l.ends_with(",cache-b")).count();
+        assert_eq!((lines, a + b), (10_000, 10_000), "{file}");
+        let share = a as f64 / 10_000.0;
+        assert!((share - 0.25).abs() < 0.015, "{file}: cache-a has {share}");
+        outputs.push(text);
+    }
+    assert_eq!(outputs[0], outputs[1], "same ratio, same routing");
+    let _ = std::fs::remove_dir_all(dir);
+}
+
 #[test]
 fn route_bad_input_is_one_line_and_non_zero() {
     let dir = scratch("bad");
