@@ -8,10 +8,13 @@ Reads every `<group>/<impl>/<param>/new/{benchmark,estimates}.json` under the
 criterion directory (`$CARGO_TARGET_DIR/criterion`, else `target/criterion`),
 takes the median point estimate, divides it by the benchmark's throughput
 (4096 keys or operations per iteration) and prints one table per group
-(lookup u64, lookup str, build, cache), the memory table (from
+(lookup u64, lookup str, build, cache, lookups under cache pressure, pick,
+ketama pool loads), the cache-against-its-peers tables
+(`cache_get_hit`, `cache_get_miss`, `cache_insert_evict`), the memory table (from
 `cargo run --release -p chring-benches --example memory -- --json`, run by this
 script unless `--memory FILE` or `--no-memory` is given), and the issue's
-targets with the measured ratios. The header names the machine (lscpu's model
+targets with the measured ratios (`--cache-peers`: only the cache-peer tables
+and their targets). The header names the machine (lscpu's model
 name and CPU count), the toolchain and the command.
 
 Python 3 standard library only.
@@ -81,7 +84,7 @@ COUNTERPART = {
 }
 
 HOW = {
-    "chring-ring": "XXH3; prefix index (I = 512 at n = 5, 65,536 at 100 and 1000), 100 points / backend",
+    "chring-ring": "XXH3; prefix index sized to the points (512 entries at n = 5, 16,384 at 100, 65,536 = I at 1000), 100 points / backend",
     "chring-ring-noindex": "XXH3; binary search (I = 0), 100 points / backend",
     "chring-maglev": "XXH3; one read of a 65,537-entry table",
     "chring-jump": "XXH3; jump loop + bucket table",
@@ -270,6 +273,161 @@ def cache_table(res):
     return lines + [""]
 
 
+# The cache peers (issue 11): display order, and what each one is.
+CACHE_IMPLS = ["chring", "schnellru", "lru", "hashlink", "quick_cache", "uluru", "const-lru"]
+CACHE_STD = ["schnellru", "lru", "hashlink", "quick_cache"]
+CACHE_NO_ALLOC = ["uluru", "const-lru"]
+CACHE_HOW = {
+    "chring": "no alloc; own seeded hash (folded multiply, as foldhash); chained buckets, LRU + expiry lists; TTL tracked",
+    "schnellru": "std; ahash (random seed); SwissTable + intrusive LRU list",
+    "lru": "std; foldhash; hashbrown map of boxed list nodes",
+    "hashlink": "std; foldhash; `LinkedHashMap`",
+    "quick_cache": "std; foldhash; S3-FIFO-like CLOCK (not strict LRU), `unsync::Cache`",
+    "uluru": "no alloc; no hash: linear walk of an array-backed list (N = 1024 only)",
+    "const-lru": "no alloc; no hash: binary search of a sorted index (`Ord`)",
+}
+CACHE_GROUPS = [
+    ("cache_get_hit", "get, hit (key present)"),
+    ("cache_get_miss", "get, miss (key absent)"),
+    ("cache_insert_evict", "insert a new key into a full cache (evicts one)"),
+]
+CACHE_NS = ["1024", "65536"]
+
+
+def cache_peer_tables(res):
+    if not any((g, i, n) in res for g, _ in CACHE_GROUPS for i in CACHE_IMPLS for n in CACHE_NS):
+        return []
+    lines = [
+        "### TtlCache against its peers (u64 keys and values)",
+        "",
+        "ns per operation (median over 4096 operations per iteration, key hashing "
+        "included, each cache with its default hasher); × = this row ÷ chring at the "
+        "same N (above 1: chring is faster). chring's clock advances one tick per "
+        "operation (TTL 2^31 − 1 ticks: nothing expires); the peers track no time.",
+        "",
+    ]
+    for group, title in CACHE_GROUPS:
+        impls = [i for i in CACHE_IMPLS if any((group, i, n) in res for n in CACHE_NS)]
+        if not impls:
+            continue
+        lines += [
+            f"`{group}`: {title}",
+            "",
+            "| impl | allocator; hash; structure | N = 1024 | × | N = 65536 | × |",
+            "| --- | --- | ---: | ---: | ---: | ---: |",
+        ]
+        for i in impls:
+            cells = []
+            for n in CACHE_NS:
+                t = res.get((group, i, n))
+                cells.append(fmt_ns(t))
+                cells.append("" if i == "chring" else ratio(t, res.get((group, "chring", n))))
+            name = f"**{i}**" if i == "chring" else i
+            lines.append(f"| {name} | {CACHE_HOW.get(i, '')} | " + " | ".join(cells) + " |")
+        lines.append("")
+    return lines
+
+
+def cache_targets(res):
+    """The issue-11 goals for `cache_get_hit`, with the measured ratios."""
+    lines = []
+
+    def row(what, measured, ok, miss=""):
+        verdict = "met" if ok else f"**missed** {miss}".rstrip()
+        lines.append(f"| {what} | {measured} | {verdict} |")
+
+    for n in CACHE_NS:
+        ours = res.get(("cache_get_hit", "chring", n))
+        peers = [(res[("cache_get_hit", p, n)], p) for p in CACHE_STD if ("cache_get_hit", p, n) in res]
+        if ours and peers:
+            best, who = min(peers)
+            x = ours / best
+            row(
+                f"`get` hit within 1.2× of the fastest std peer, N = {n}",
+                f"chring {fmt_ns(ours)} ns vs {who} {fmt_ns(best)} ns: {x:.2f}×",
+                x <= 1.2,
+                f"(by {(x / 1.2 - 1) * 100:.0f}%: {x:.2f}× of 1.2×)",
+            )
+    ours = res.get(("cache_get_hit", "chring", "1024"))
+    peers = [(res[("cache_get_hit", p, "1024")], p) for p in CACHE_NO_ALLOC if ("cache_get_hit", p, "1024") in res]
+    if ours and peers:
+        best, who = min(peers)
+        x = best / ours
+        row(
+            "`get` hit ≥ 10× faster than the fastest no-allocator peer, N = 1024",
+            f"chring {fmt_ns(ours)} ns vs {who} {fmt_ns(best)} ns: {x:.1f}×",
+            x >= 10,
+            f"({x:.1f}× of 10×)",
+        )
+    if not lines:
+        return []
+    return ["### Targets (issue 11)", "", "| target | measured | verdict |", "| --- | --- | --- |"] + lines + [""]
+def cold_table(res):
+    ids = ["chring-ring", "pingora-ketama"]
+    stream = res.get(("lookup", "stream-only-cold", "100"))
+    if not stream or not any(("lookup", f"{i}-cold", "100") in res for i in ids):
+        return []
+    lines = [
+        "### Lookup under cache pressure, n = 100, u64 keys",
+        "",
+        "ns per lookup; `cold`: each lookup follows a 1 KiB read of a 32 MiB buffer "
+        "(sequential, wrapping); lookup cost = cold − stream alone "
+        f"({fmt_ns(stream)} ns).",
+        "",
+        "| impl | hot | cold | cold − stream |",
+        "| --- | ---: | ---: | ---: |",
+    ]
+    for i in ids:
+        hot = res.get(("lookup", i, "100"))
+        cold = res.get(("lookup", f"{i}-cold", "100"))
+        net = cold - stream if cold else None
+        name = f"**{i}**" if i.startswith("chring") else i
+        lines.append(f"| {name} | {fmt_ns(hot)} | {fmt_ns(cold)} | {fmt_ns(net)} |")
+    return lines + [""]
+
+
+def pick_table(res):
+    bs = ["8", "1024", "16384"]
+    if not any(("pick", "chring-ring-pick", b) in res for b in bs):
+        return []
+    lines = [
+        "### pick vs lookup, B backends all up, 100 points each",
+        "",
+        "ns per call (median over 4096 u64 keys); `pick` is `Strategy::pick` "
+        "(`Ring::lookup_healthy`), `lookup` ignores health. Target: pick ≤ 1.1 × lookup.",
+        "",
+        "| B | lookup | pick | pick ÷ lookup |",
+        "| ---: | ---: | ---: | ---: |",
+    ]
+    for b in bs:
+        lk = res.get(("pick", "chring-ring-lookup", b))
+        pk = res.get(("pick", "chring-ring-pick", b))
+        lines.append(f"| {b} | {fmt_ns(lk)} | {fmt_ns(pk)} | {ratio(pk, lk)} |")
+    return lines + [""]
+
+
+def ketama_table(res):
+    rows = [
+        ("chring-twemproxy-bulk", "128", "`add_many` of 128 servers: one continuum build"),
+        ("chring-twemproxy-add", "128", "128 × `add`: one continuum build each"),
+        ("chring-twemproxy-bulk", "1024", "`add_many` of 1,024 servers (target ≤ 10 ms)"),
+    ]
+    if not any(("ketama", i, n) in res for i, n, _ in rows):
+        return []
+    lines = [
+        "### twemproxy ketama pool loads",
+        "",
+        "ms (median), weight 1, `fnv1a_64`, 160 points per server.",
+        "",
+        "| load | ms |",
+        "| --- | ---: |",
+    ]
+    for i, n, what in rows:
+        t = res.get(("ketama", i, n))
+        lines.append(f"| {what} | {'—' if t is None else f'{t / 1e6:.2f}'} |")
+    return lines + [""]
+
+
 def memory_rows(args):
     if args.no_memory:
         return None
@@ -358,12 +516,41 @@ def targets(res):
     return lines + [""]
 
 
+def targets_hot(res):
+    lines = ["### Targets (issue 11, hot paths)", "", "| target | measured | verdict |", "| --- | --- | --- |"]
+    n = len(lines)
+
+    def row(what, measured, ok, miss=""):
+        verdict = "met" if ok else f"**missed** {miss}".rstrip()
+        lines.append(f"| {what} | {measured} | {verdict} |")
+
+    for b in ("8", "1024", "16384"):
+        lk, pk = res.get(("pick", "chring-ring-lookup", b)), res.get(("pick", "chring-ring-pick", b))
+        if lk and pk:
+            row(f"pick ≤ 1.1 × lookup, B = {b}", f"{fmt_ns(pk)} vs {fmt_ns(lk)} ns: {pk / lk:.2f}×", pk <= 1.1 * lk, f"({pk / lk:.2f}×)")
+    one = res.get(("build", "chring-ring", "add-to-100"))
+    if one:
+        row("ring: one add to 100 × 100 points ≤ 30 µs", f"{fmt_us(one)} µs", one <= 30e3, f"({one / 30e3:.1f}× the budget)")
+    hundred = res.get(("build", "chring-ring", "100"))
+    if hundred:
+        row("ring: 100 single adds ≤ 2 ms", f"{fmt_us(hundred)} µs", hundred <= 2e6, f"({hundred / 2e6:.1f}× the budget)")
+    k = res.get(("ketama", "chring-twemproxy-bulk", "1024"))
+    if k:
+        row("ketama: bulk build of 1,024 servers ≤ 10 ms", f"{k / 1e6:.2f} ms", k <= 10e6, f"({k / 10e6:.1f}× the budget)")
+    return lines + [""] if len(lines) > n else []
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--criterion", help="criterion output directory (default: $CARGO_TARGET_DIR/criterion or target/criterion)")
     p.add_argument("--memory", help="JSON from `--example memory -- --json` (default: run the example)")
     p.add_argument("--no-memory", action="store_true", help="leave out the memory table")
     p.add_argument("--command", default="cargo bench -p chring-benches", help="the command line to print")
+    p.add_argument(
+        "--cache-peers",
+        action="store_true",
+        help="print only the cache-against-its-peers tables and their targets (issue 11)",
+    )
     args = p.parse_args()
 
     cdir = criterion_dir(args.criterion)
@@ -372,16 +559,27 @@ def main():
         sys.exit(f"no criterion results under {cdir}: run `cargo bench -p chring-benches` first")
 
     out = [
-        f"Machine: {machine()}. Command: `{args.command}`, then `python3 scripts/bench-table.py`. "
+        f"Machine: {machine()}. Command: `{args.command}`, then `python3 scripts/bench-table.py"
+        f"{' --cache-peers' if args.cache_peers else ''}`. "
         "Medians from criterion.",
         "",
     ]
+    if args.cache_peers:
+        out += cache_peer_tables(res) + cache_targets(res)
+        print("\n".join(out).rstrip())
+        return
     out += lookup_table(res, "lookup", "Lookup, u64 keys")
     out += lookup_table(res, "lookup_str", "Lookup, 16-byte string keys (`customer-0012345`)")
     out += build_table(res)
     out += cache_table(res)
+    out += cache_peer_tables(res)
+    out += cold_table(res)
+    out += pick_table(res)
+    out += ketama_table(res)
     out += memory_table(memory_rows(args))
     out += targets(res)
+    out += targets_hot(res)
+    out += cache_targets(res)
     print("\n".join(out).rstrip())
 
 

@@ -15,11 +15,23 @@
 //!   in `peers.rs`, hand-written reference baselines in `baseline.rs`.
 //! - `build`: `<impl>/100` builds a structure of 100 backends from nothing;
 //!   `<impl>/add-to-100` adds a 101st backend to a built one (the copy it starts
-//!   from is made outside the timing).
+//!   from is made outside the timing). `chring-maglev*/1024` and
+//!   `chring-maglev/add-to-1024`: Maglev builds at 1,024 backends (`maglev_build.rs`).
+//! - `lookup/<impl>-cold/100`: the same lookups with a streaming read of a
+//!   32 MiB buffer between them (cache pressure), for chring's ring and
+//!   pingora-ketama, plus the stream alone (`hot.rs`).
+//! - `pick`: `Ring::lookup` against `Strategy::pick` (health-aware) at backend
+//!   capacities 8, 1024 and 16384, all up (`hot.rs`).
+//! - `ketama`: twemproxy pools of 128 and 1024 servers loaded with
+//!   `Ketama::add_many` (one continuum build), and 128 one by one (`hot.rs`).
 //! - `cache`: `TtlCache<u64, u16, N, Ix>` get hit, get miss and insert with
 //!   eviction, at `N` = 1024 and 65536 (`cache.rs`).
+//! - `cache_get_hit`, `cache_get_miss`, `cache_insert_evict`: `TtlCache<u64, u64,
+//!   N, Ix>` against the LRU caches users would pick (schnellru, lru, hashlink,
+//!   quick_cache; uluru and const-lru without an allocator), ids
+//!   `<group>/<impl>/<N>`, `N` = 1024 and 65536 (`cache_peers.rs`).
 //!
-//! Run: `cargo bench -p chring-benches` (everything: about 13 minutes on a quiet
+//! Run: `cargo bench -p chring-benches` (everything: about 17 minutes on a quiet
 //! 2-core machine), or a filter such as `cargo bench -p chring-benches --
 //! 'lookup/.*/100'`. Then `python3 scripts/bench-table.py` prints the README tables.
 
@@ -36,7 +48,10 @@ use rand_core::{Rng, SeedableRng};
 
 mod baseline;
 mod cache;
+mod cache_peers;
 mod fleet;
+mod hot;
+mod maglev_build;
 mod peers;
 mod ring;
 
@@ -202,6 +217,7 @@ fn lookup_group(c: &mut Criterion, name: &str, keys: Keys<'_>) {
         baseline::lookups(&mut l);
         ring::lookups(&mut l);
         peers::lookups(&mut l);
+        hot::cold_lookups(&mut l);
     }
     g.finish();
 }
@@ -220,6 +236,7 @@ fn build(c: &mut Criterion) {
     let mut g = c.benchmark_group("build");
     baseline::build(&mut g);
     ring::build(&mut g);
+    maglev_build::build(&mut g);
     peers::build(&mut g);
     g.finish();
 }
@@ -229,6 +246,6 @@ criterion_group! {
     config = Criterion::default()
         .warm_up_time(Duration::from_secs(1))
         .measurement_time(Duration::from_secs(3));
-    targets = lookup, lookup_str, build, cache::cache
+    targets = lookup, lookup_str, build, cache::cache, cache_peers::cache_peers, hot::pick, hot::ketama
 }
 criterion_main!(benches);

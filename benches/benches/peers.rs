@@ -29,7 +29,7 @@ use crate::Lookups;
 use crate::fleet;
 
 /// A socket address as a number (distinct per backend).
-fn addr(a: Option<SocketAddr>) -> u64 {
+pub(crate) fn addr(a: Option<SocketAddr>) -> u64 {
     match a {
         Some(SocketAddr::V4(a)) => (u64::from(u32::from(*a.ip())) << 16) | u64::from(a.port()),
         _ => u64::MAX,

@@ -150,18 +150,22 @@ fn cache_operations_allocate_nothing() {
                 for (i, &k) in keys.iter().enumerate() {
                     t += 1;
                     // New keys, evictions once full, replacements.
-                    cache.insert(k, i as u16, Instant(t)).expect("clock");
-                    cache.insert(k, 1, Instant(t)).expect("clock");
-                    assert!(cache.get(&k, Instant(t)).expect("clock").is_some());
-                    let _ = cache.get_mut(&(k ^ 1), Instant(t)).expect("clock");
-                    let _ = cache.peek(&keys[i / 2], Instant(t));
+                    cache.advance(Instant(t)).expect("clock");
+                    let _ = cache.insert(k, i as u16);
+                    let _ = cache.insert(k, 1);
+                    assert!(cache.get(&k).is_some());
+                    let _ = cache.get_mut(&(k ^ 1));
+                    let _ = cache.peek(&keys[i / 2]);
                     if i % 7 == 0 {
-                        let _ = cache.remove(&k, Instant(t)).expect("clock");
+                        let _ = cache.remove(&k);
+                    }
+                    if i == 100 {
+                        cache.set_seed(k);
                     }
                 }
                 // Expiry: jump past the TTL, then the purge.
                 t += 2 * TTL;
-                let _ = cache.purge_expired(Instant(t)).expect("clock");
+                let _ = cache.advance(Instant(t)).expect("clock");
                 assert!(cache.is_empty());
                 std::hint::black_box(cache.stats())
             });

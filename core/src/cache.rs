@@ -8,14 +8,53 @@
 //!   been *idle* for `ttl` ticks; every hit refreshes it (conntrack semantics), so a
 //!   busy flow never times out while a silent one is reclaimed.
 //!
+//! # Time: one fallible `advance`, infallible operations
+//!
+//! The cache never reads a clock. It keeps its own clock, the tick of the last
+//! accepted [`advance`](TtlCache::advance), and the caller moves it with
+//! `advance(now)`, where `now` is an [`Instant`]: a 32-bit tick counter that may
+//! wrap. [`get`](TtlCache::get), [`insert`](TtlCache::insert),
+//! [`remove`](TtlCache::remove) and the rest then work at the cache's clock and
+//! **cannot fail** (the shape of `embassy-time`'s monotonic clock feeding
+//! infallible maps). Every stored entry is alive at the cache's clock: `advance`
+//! drops the expired ones.
+//!
+//! `advance(now)` reads `d = now - clock` (wrapping, modulo 2^32):
+//!
+//! | `now` | read as | what happens |
+//! | --- | --- | --- |
+//! | first call, or first after [`clear`](TtlCache::clear) | the start of time | the clock is set to `now` (entries stored before keep their age 0) |
+//! | `d < 2^31` | forward by `d` ticks | the clock moves to `now`; expired entries are purged. Exact across the `u32` wrap |
+//! | `d >= 2^31` and `clock - now >= ttl` | a gap longer than every TTL (`>= 2^31` ticks) | **everything expired**: every entry is dropped (counted in [`CacheStats::expirations`]) and the clock resynchronises to `now` |
+//! | `d >= 2^31` and `clock - now < ttl` | backwards by `clock - now` ticks (1 to `ttl - 1`) | [`ClockError::Backwards`]; **nothing changes**, and the cache keeps working at its own clock |
+//!
+//! So the only error is a genuine small step back: less than one TTL behind the
+//! cache's clock, within the past half of the wrapping circle. It never locks the
+//! cache: the operations after it still work (at the cache's clock), and a later
+//! `advance` is accepted as soon as `now` is no longer within `ttl - 1` ticks
+//! behind the clock. With a monotonic wrapping clock:
+//!
+//! - consecutive `advance`s less than 2^31 ticks apart are exact;
+//! - a quiet period of 2^31 ticks or more reads either as "everything expired"
+//!   (exact, since every TTL is shorter) or, when the counter has almost come
+//!   round again (the gap is within `ttl - 1` ticks below a multiple of 2^32), as
+//!   a small step back: that `advance` is refused, entries may outlive their TTL
+//!   until the counter passes the clock (at most `ttl - 1` ticks), and no call is
+//!   refused work. A gap of a whole multiple of 2^32 ticks is invisible to any
+//!   32-bit counter: entries may outlive their TTL by that gap.
+//!
+//! [`clear`](TtlCache::clear) forgets the clock: the next `advance` accepts any
+//! `now`.
+//!
 //! # Eviction policy and cost
 //!
 //! Entries are dropped **expired first, then least recently used**:
 //!
-//! - Every mutating call first purges every expired entry, oldest first, from the
-//!   head of an expiry-ordered list. Each entry is purged at most once, so the purge
-//!   is amortised *O*(1) per operation (counted in [`CacheStats::expirations`]).
-//! - If the cache is still full when a new key is inserted, the least recently used
+//! - [`advance`](TtlCache::advance) purges every expired entry, oldest first, from
+//!   the head of an expiry-ordered list. Each entry is purged at most once, so the
+//!   purge is amortised *O*(1) per operation (counted in
+//!   [`CacheStats::expirations`]).
+//! - If the cache is full when a new key is inserted, the least recently used
 //!   entry (by last hit or write) is evicted in *O*(1) and handed back in
 //!   [`Inserted::Evicted`] (counted in [`CacheStats::evictions`]).
 //! - Lookups hash the key once into `N` chained buckets: *O*(1) expected.
@@ -23,17 +62,21 @@
 //! Nothing allocates and nothing panics: storage is inline and sized by `N`, and the
 //! constructors are `const fn`, so a cache can live in a `static`.
 //!
-//! # Time and wraparound
+//! # Hash flooding and the seed
 //!
-//! The cache never reads a clock: every mutating call takes `now` as an
-//! [`Instant`], a 32-bit tick counter that may wrap. The cache remembers the
-//! previous call's `now` and rejects, with [`ClockError::Backwards`] and without
-//! changing anything (statistics included), a `now` that is before it or more than
-//! [`MAX_STEP`] (2^31 - 1) ticks after it. Because the TTL is at most [`MAX_STEP`]
-//! too and expired entries are purged on every call, every age the cache computes
-//! is below 2^32, so expiry is **exact across the `u32` wrap**: an entry written at
-//! tick `t` is alive while `now - t < ttl` and expired from `now == t + ttl` on,
-//! whatever the counter's value.
+//! The bucket of a key is a **seeded** hash: a folded 64 x 64 -> 128-bit multiply
+//! per 64-bit word of the key (the construction of `foldhash`, hashbrown's default
+//! hasher), with both multiplicands derived from a 64-bit seed. Keys crafted to
+//! share a bucket under one seed spread over the buckets under another, so an
+//! attacker who cannot learn the seed cannot build long chains.
+//! [`new`](TtlCache::new) and the other constructors use the fixed, public
+//! [`DEFAULT_SEED`]: fine for trusted keys (a simulator, a cache tier keyed by
+//! its own ids), but **a flow table facing untrusted keys (packets) must be
+//! seeded** with [`with_seed`](TtlCache::with_seed) (`const`) or
+//! [`set_seed`](TtlCache::set_seed), from a TRNG, a unique device id mixed with a
+//! boot counter, or the OS RNG. The seed only places entries in buckets: results
+//! never depend on it. It is a hash-flooding defence, not a keyed MAC: an attacker
+//! who can time lookups for long enough may still learn something about it.
 //!
 //! # Memory
 //!
@@ -52,25 +95,34 @@
 //! ```
 //! use chring::{Duration, Inserted, Instant, TtlCache};
 //!
-//! // A flow table: 64 flows, u16 links, a flow dies after 1000 idle ticks.
-//! let mut flows: TtlCache<u64, u16, 64, u16> = TtlCache::new_idle(Duration::from_ticks(1000))?;
+//! // A flow table: 64 flows, u16 links, a flow dies after 1000 idle ticks, and a
+//! // seed (on a device: from its TRNG) so crafted flow keys cannot flood a bucket.
+//! let mut flows: TtlCache<u64, u16, 64, u16> =
+//!     TtlCache::new_idle(Duration::from_ticks(1000))?.with_seed(0x5eed_1234_abcd_0042);
 //! let flow = 0x0a00_0001_01bb_c350; // e.g. a hash of the 5-tuple
-//! let backend = 3;
-//! let inserted = flows.insert(flow, backend, Instant(0)).map_err(|e| e.error)?;
-//! assert_eq!(inserted, Inserted::New);
-//! assert_eq!(flows.get(&flow, Instant(999))?, Some(&3)); // hit: idle timer restarts
-//! assert_eq!(flows.get(&flow, Instant(1998))?, Some(&3));
-//! assert_eq!(flows.get(&flow, Instant(2998))?, None); // 1000 ticks idle: gone
-//! assert_eq!(flows.stats().expirations, 1);
+//! flows.advance(Instant(0))?;
+//! assert_eq!(flows.insert(flow, 3), Inserted::New);
+//! flows.advance(Instant(999))?;
+//! assert_eq!(flows.get(&flow), Some(&3)); // hit: idle timer restarts
+//! flows.advance(Instant(1998))?;
+//! assert_eq!(flows.get(&flow), Some(&3));
+//! assert_eq!(flows.advance(Instant(2998))?, 1); // 1000 ticks idle: purged
+//! assert_eq!(flows.get(&flow), None);
+//! // A small step back is refused and changes nothing; the table still works.
+//! assert!(flows.advance(Instant(2990)).is_err());
+//! assert_eq!(flows.insert(flow, 4), Inserted::New);
+//! // A month of silence (2^31 ticks or more) just means everything expired.
+//! assert_eq!(flows.advance(Instant(2998u32.wrapping_add(3_000_000_000)))?, 1);
 //!
 //! // A cache-tier server: entries live 100 ticks from their write.
 //! let mut cache: TtlCache<u32, u32, 2> = TtlCache::new(Duration::from_ticks(100))?;
-//! cache.insert(1, 10, Instant(0)).map_err(|e| e.error)?;
-//! cache.insert(2, 20, Instant(1)).map_err(|e| e.error)?;
-//! assert_eq!(cache.get(&1, Instant(2))?, Some(&10)); // 2 is now least recently used
-//! let evicted = cache.insert(3, 30, Instant(3)).map_err(|e| e.error)?;
-//! assert_eq!(evicted, Inserted::Evicted { key: 2, value: 20 });
-//! assert_eq!(cache.get(&1, Instant(100))?, None); // written at 0: expired at 100
+//! cache.advance(Instant(0))?;
+//! cache.insert(1, 10);
+//! cache.insert(2, 20);
+//! assert_eq!(cache.get(&1), Some(&10)); // 2 is now least recently used
+//! assert_eq!(cache.insert(3, 30), Inserted::Evicted { key: 2, value: 20 });
+//! cache.advance(Instant(100))?;
+//! assert_eq!(cache.get(&1), None); // written at 0: expired at 100
 //! # Ok::<(), chring::Error>(())
 //! ```
 
@@ -210,48 +262,52 @@ pub enum Inserted<K, V> {
     },
 }
 
-/// A failed [`TtlCache::insert`]: the clock was rejected, nothing changed, and the
-/// key and value are handed back.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-#[cfg_attr(feature = "defmt", derive(defmt::Format))]
-pub struct InsertError<K, V> {
-    /// The key that was not inserted.
-    pub key: K,
-    /// The value that was not inserted.
-    pub value: V,
-    /// Why.
-    pub error: ClockError,
+/// The seed of [`TtlCache::new`] and the other constructors: fixed and public, so
+/// only for trusted keys (see the [module docs](self#hash-flooding-and-the-seed)).
+pub const DEFAULT_SEED: u64 = 0x517c_c1b7_2722_0a95;
+
+/// SplitMix64's output function: derives the hasher's two multiplicands from the
+/// seed, so that related seeds (0, 1, 2...) still give unrelated hashes.
+const fn splitmix64(mut z: u64) -> u64 {
+    z = z.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
 }
 
-impl<K, V> fmt::Display for InsertError<K, V> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "cache insert rejected: {}", self.error)
-    }
+/// The two multiplicands of the bucket hash for `seed`. The second is odd, so it
+/// is never zero (a zero multiplicand would send every key to bucket 0).
+const fn hash_keys(seed: u64) -> [u64; 2] {
+    [
+        splitmix64(seed),
+        splitmix64(seed ^ 0x243f_6a88_85a3_08d3) | 1,
+    ]
 }
 
-impl<K: fmt::Debug, V: fmt::Debug> core::error::Error for InsertError<K, V> {
-    fn source(&self) -> Option<&(dyn core::error::Error + 'static)> {
-        Some(&self.error)
-    }
+/// The 128-bit product of `a` and `b`, folded to 64 bits (high XOR low).
+#[inline]
+fn folded_multiply(a: u64, b: u64) -> u64 {
+    let p = u128::from(a) * u128::from(b);
+    (p as u64) ^ ((p >> 64) as u64)
 }
 
-/// Deterministic FxHash-style hasher (multiply-rotate per word, murmur3 `fmix64`
-/// avalanche at the end). No randomness: the same keys land in the same buckets on
-/// every device and every run.
-struct FxHasher {
-    h: u64,
+/// The seeded bucket hasher: per 64-bit word `w` of the key,
+/// `acc = fold(acc ^ w, k1)` with `acc` starting at `k0`, where `(k0, k1)` derive
+/// from the seed and `fold` is a 64 x 64 -> 128-bit multiply folded to 64 bits
+/// (as `foldhash` does). One wide multiply per word: a `u64` key costs one.
+struct BucketHasher {
+    acc: u64,
+    k1: u64,
 }
 
-const FX_SEED: u64 = 0x517c_c1b7_2722_0a95;
-
-impl FxHasher {
+impl BucketHasher {
     #[inline]
     fn add(&mut self, w: u64) {
-        self.h = (self.h.rotate_left(5) ^ w).wrapping_mul(FX_SEED);
+        self.acc = folded_multiply(self.acc ^ w, self.k1);
     }
 }
 
-impl Hasher for FxHasher {
+impl Hasher for BucketHasher {
     #[inline]
     fn write(&mut self, bytes: &[u8]) {
         for chunk in bytes.chunks(8) {
@@ -289,13 +345,7 @@ impl Hasher for FxHasher {
     }
     #[inline]
     fn finish(&self) -> u64 {
-        let mut h = self.h;
-        h ^= h >> 33;
-        h = h.wrapping_mul(0xff51_afd7_ed55_8ccd);
-        h ^= h >> 33;
-        h = h.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
-        h ^= h >> 33;
-        h
+        self.acc
     }
 }
 
@@ -345,8 +395,8 @@ fn swap_remove<T, const N: usize>(v: &mut Vec<T, N>, i: usize) -> Option<T> {
 }
 
 /// A fixed-capacity cache of at most `N` entries with a TTL and LRU eviction; see
-/// the [module docs](self) for the two modes, the eviction policy and the memory
-/// cost.
+/// the [module docs](self) for the two modes, the clock, the seed, the eviction
+/// policy and the memory cost.
 ///
 /// `Ix` is the link type ([`u16`] or [`u32`], default [`u32`]); `N` must be at
 /// least 1 and below `Ix::MAX` (checked at compile time by the constructors):
@@ -368,18 +418,23 @@ fn swap_remove<T, const N: usize>(v: &mut Vec<T, N>, i: usize) -> Option<T> {
 ///
 /// ```
 /// use core::cell::RefCell;
-/// use chring::TtlCache;
+/// use chring::{Instant, TtlCache};
 ///
 /// // 1024 flows, u16 links, 30 000 idle ticks. On a target, wrap it in e.g. a
-/// // `critical_section::Mutex` instead of a thread-local.
+/// // `critical_section::Mutex` instead of a thread-local, and seed it at boot
+/// // from the TRNG with `set_seed`.
 /// std::thread_local! {
 ///     static FLOWS: RefCell<TtlCache<u64, u16, 1024, u16>> =
 ///         const { RefCell::new(TtlCache::new_idle_const::<30_000>()) };
 /// }
 /// static EMPTY: TtlCache<u64, u16, 1024, u16> = TtlCache::new_const::<100>();
 /// assert_eq!(EMPTY.capacity(), 1024);
-/// FLOWS.with_borrow_mut(|f| f.insert(7, 1, chring::Instant(0)).map(|_| ()))
-///     .map_err(|e| e.error)?;
+/// FLOWS.with_borrow_mut(|f| {
+///     f.set_seed(0x1234_5678_9abc_def0);
+///     f.advance(Instant(0))?;
+///     f.insert(7, 1);
+///     Ok::<(), chring::ClockError>(())
+/// })?;
 /// # Ok::<(), chring::Error>(())
 /// ```
 ///
@@ -404,14 +459,21 @@ pub struct TtlCache<K, V, const N: usize, Ix: CacheIndex = u32> {
     /// Runtime capacity, `1..=N` (defaults to `N`).
     limit: usize,
     idle: bool,
-    started: bool,
-    last: u32,
+    /// Whether `clock` was set by an `advance` since construction or `clear`.
+    synced: bool,
+    /// The cache's clock: every stored entry is alive at this tick.
+    clock: u32,
+    seed: u64,
+    /// The bucket hash's multiplicands, derived from `seed`.
+    hash_keys: [u64; 2],
     stats: CacheStats,
 }
 
 impl<K, V, const N: usize, Ix: CacheIndex> TtlCache<K, V, N, Ix> {
     /// A cache whose entries expire `ttl` ticks after their last write; hits do not
-    /// extend them. *O*(`N`) to initialise the bucket heads; `const`.
+    /// extend them. Uses [`DEFAULT_SEED`]: seed it with
+    /// [`with_seed`](Self::with_seed) if its keys are untrusted. *O*(`N`) to
+    /// initialise the bucket heads; `const`.
     ///
     /// # Errors
     /// [`CacheConfigError::ZeroTtl`] if `ttl` is 0, [`CacheConfigError::TtlTooLong`]
@@ -421,7 +483,9 @@ impl<K, V, const N: usize, Ix: CacheIndex> TtlCache<K, V, N, Ix> {
     }
 
     /// A flow table: entries expire after `ttl` ticks without a hit or write; every
-    /// hit refreshes them. *O*(`N`) to initialise the bucket heads; `const`.
+    /// hit refreshes them. Uses [`DEFAULT_SEED`]: a flow table whose keys come from
+    /// packets must be seeded ([`with_seed`](Self::with_seed)). *O*(`N`) to
+    /// initialise the bucket heads; `const`.
     ///
     /// # Errors
     /// As [`new`](Self::new).
@@ -457,6 +521,12 @@ impl<K, V, const N: usize, Ix: CacheIndex> TtlCache<K, V, N, Ix> {
         Self::build(TTL, true)
     }
 
+    /// The bucket hash's seed. *O*(1).
+    #[must_use]
+    pub const fn seed(&self) -> u64 {
+        self.seed
+    }
+
     const fn with_mode(ttl: Duration, idle: bool) -> Result<Self, CacheConfigError> {
         if ttl.ticks() == 0 {
             return Err(CacheConfigError::ZeroTtl);
@@ -485,8 +555,10 @@ impl<K, V, const N: usize, Ix: CacheIndex> TtlCache<K, V, N, Ix> {
             ttl,
             limit: N,
             idle,
-            started: false,
-            last: 0,
+            synced: false,
+            clock: 0,
+            seed: DEFAULT_SEED,
+            hash_keys: hash_keys(DEFAULT_SEED),
             stats: CacheStats {
                 hits: 0,
                 misses: 0,
@@ -524,8 +596,7 @@ impl<K, V, const N: usize, Ix: CacheIndex> TtlCache<K, V, N, Ix> {
         self.limit
     }
 
-    /// Number of entries stored. Entries that expired after the last mutating call
-    /// are still counted until the next one purges them. *O*(1).
+    /// Number of entries stored, all alive at the cache's clock. *O*(1).
     #[must_use]
     pub fn len(&self) -> usize {
         self.keys.len()
@@ -537,8 +608,9 @@ impl<K, V, const N: usize, Ix: CacheIndex> TtlCache<K, V, N, Ix> {
         self.keys.is_empty()
     }
 
-    /// Whether `N` entries are stored (the next insert of a new key may evict,
-    /// unless some have expired meanwhile). *O*(1).
+    /// Whether [`limit`](Self::limit) entries are stored (the next insert of a
+    /// new key evicts, unless an [`advance`](Self::advance) expires some first).
+    /// *O*(1).
     #[must_use]
     pub fn is_full(&self) -> bool {
         self.keys.len() >= self.limit
@@ -557,6 +629,18 @@ impl<K, V, const N: usize, Ix: CacheIndex> TtlCache<K, V, N, Ix> {
         self.idle
     }
 
+    /// The cache's clock: the `now` of the last accepted
+    /// [`advance`](Self::advance), or `None` before the first one (or after
+    /// [`clear`](Self::clear)). *O*(1).
+    #[must_use]
+    pub const fn now(&self) -> Option<Instant> {
+        if self.synced {
+            Some(Instant(self.clock))
+        } else {
+            None
+        }
+    }
+
     /// The counters. *O*(1).
     #[must_use]
     pub const fn stats(&self) -> CacheStats {
@@ -568,8 +652,9 @@ impl<K, V, const N: usize, Ix: CacheIndex> TtlCache<K, V, N, Ix> {
         self.stats = CacheStats::default();
     }
 
-    /// Removes every entry (not counted in the statistics, which are kept; the clock
-    /// check keeps the last `now` too). *O*(`N`).
+    /// Removes every entry (not counted in the statistics, which are kept) and
+    /// forgets the clock: the next [`advance`](Self::advance) accepts any `now`.
+    /// The seed and the limit are kept. *O*(`N`).
     pub fn clear(&mut self) {
         self.keys.clear();
         self.values.clear();
@@ -577,12 +662,35 @@ impl<K, V, const N: usize, Ix: CacheIndex> TtlCache<K, V, N, Ix> {
         self.links.clear();
         self.buckets = [Ix::NIL; N];
         self.ends = [[Ix::NIL; 2]; 2];
+        self.synced = false;
     }
 
-    /// The stored entries, in unspecified order. Entries that expired after the last
-    /// mutating call are included until the next one purges them. *O*(1) per item.
+    /// The stored entries (all alive at the cache's clock), in unspecified order.
+    /// *O*(1) per item.
     pub fn iter(&self) -> impl ExactSizeIterator<Item = (&K, &V)> + DoubleEndedIterator {
         self.keys.iter().zip(self.values.iter())
+    }
+
+    /// Whether entry `i` is alive at the cache's clock.
+    #[inline]
+    fn alive(&self, i: usize) -> bool {
+        match self.stamps.get(i) {
+            Some(&s) => self.clock.wrapping_sub(s) < self.ttl,
+            None => false,
+        }
+    }
+
+    /// Drops every entry, counting each as expired.
+    fn expire_all(&mut self) -> usize {
+        let n = self.keys.len();
+        self.keys.clear();
+        self.values.clear();
+        self.stamps.clear();
+        self.links.clear();
+        self.buckets = [Ix::NIL; N];
+        self.ends = [[Ix::NIL; 2]; 2];
+        self.stats.expirations = self.stats.expirations.saturating_add(n as u64);
+        n
     }
 
     // ----- internal list plumbing -----
@@ -684,18 +792,52 @@ impl<K, V, const N: usize, Ix: CacheIndex> TtlCache<K, V, N, Ix> {
 }
 
 impl<K: Hash + Eq, V, const N: usize, Ix: CacheIndex> TtlCache<K, V, N, Ix> {
-    /// Bucket of a key: fastrange of its 32-bit hash onto `0..N`.
+    /// The same cache with its bucket hash seeded by `seed` instead of
+    /// [`DEFAULT_SEED`] (see the [module docs](self#hash-flooding-and-the-seed)):
+    /// `TtlCache::new_idle(ttl)?.with_seed(seed)`. As [`set_seed`](Self::set_seed),
+    /// in builder form. *O*(`N`).
+    #[must_use]
+    pub fn with_seed(mut self, seed: u64) -> Self {
+        self.set_seed(seed);
+        self
+    }
+
+    /// Seeds the bucket hash with `seed` and moves the stored entries to their new
+    /// buckets, so it can run at any time (e.g. at boot on a cache in a `static`,
+    /// with a seed from the TRNG or the device's unique id). Nothing else changes:
+    /// contents, recency, expiry, clock and statistics are kept. *O*(`N`).
+    pub fn set_seed(&mut self, seed: u64) {
+        self.seed = seed;
+        self.hash_keys = hash_keys(seed);
+        self.buckets = [Ix::NIL; N];
+        for i in 0..self.keys.len() {
+            let Some(key) = self.keys.get(i) else { break };
+            let b = self.bucket(key);
+            let Some(head) = self.buckets.get_mut(b) else {
+                debug_assert!(false, "bucket out of range");
+                continue;
+            };
+            let old = mem::replace(head, Ix::from_usize(i));
+            if let Some(l) = self.links.get_mut(i) {
+                l[CHAIN] = old;
+            }
+        }
+    }
+
+    /// Bucket of a key: fastrange of the top 32 bits of its seeded hash onto
+    /// `0..N`.
     #[inline]
-    fn bucket(key: &K) -> usize {
-        let mut h = FxHasher { h: 0 };
+    fn bucket(&self, key: &K) -> usize {
+        let [k0, k1] = self.hash_keys;
+        let mut h = BucketHasher { acc: k0, k1 };
         key.hash(&mut h);
         let h32 = (h.finish() >> 32) as u32;
         ((u64::from(h32) * N as u64) >> 32) as usize
     }
 
-    /// Index of `key`, alive or not.
+    /// Index of `key`.
     fn find(&self, key: &K) -> Option<usize> {
-        let mut cur = self.buckets.get(Self::bucket(key)).and_then(|&x| decode(x));
+        let mut cur = self.buckets.get(self.bucket(key)).and_then(|&x| decode(x));
         let mut steps = 0;
         while let Some(i) = cur {
             if self.keys.get(i)? == key {
@@ -711,14 +853,6 @@ impl<K: Hash + Eq, V, const N: usize, Ix: CacheIndex> TtlCache<K, V, N, Ix> {
         None
     }
 
-    #[inline]
-    fn alive(&self, i: usize, now: Instant) -> bool {
-        match self.stamps.get(i) {
-            Some(&s) => now.wrapping_since(Instant(s)) < self.ttl,
-            None => false,
-        }
-    }
-
     /// Removes entry `i`: unlinks it, moves the last entry into its slot (relinking
     /// everything that pointed at the last entry) and shrinks the arrays.
     fn remove_at(&mut self, i: usize) -> Option<(K, V)> {
@@ -727,7 +861,7 @@ impl<K: Hash + Eq, V, const N: usize, Ix: CacheIndex> TtlCache<K, V, N, Ix> {
             debug_assert!(false, "remove_at out of range");
             return None;
         }
-        let b = Self::bucket(self.keys.get(i)?);
+        let b = self.bucket(self.keys.get(i)?);
         let next = self.link(i, CHAIN);
         self.chain_redirect(b, i, next);
         self.unlink(LRU, i);
@@ -735,7 +869,7 @@ impl<K: Hash + Eq, V, const N: usize, Ix: CacheIndex> TtlCache<K, V, N, Ix> {
         let last = len - 1;
         if i != last {
             // Nothing points at `i` any more; redirect every pointer to `last`.
-            let bl = Self::bucket(self.keys.get(last)?);
+            let bl = self.bucket(self.keys.get(last)?);
             self.chain_redirect(bl, last, Some(i));
             for list in [LRU, EXP] {
                 match self.link(last, prev_slot(list)) {
@@ -758,14 +892,15 @@ impl<K: Hash + Eq, V, const N: usize, Ix: CacheIndex> TtlCache<K, V, N, Ix> {
         Some((k?, v?))
     }
 
-    /// Appends a new entry (the caller made room and checked the key is absent).
-    fn push_entry(&mut self, key: K, value: V, now: Instant) {
+    /// Appends a new entry stamped at the clock (the caller made room and checked
+    /// the key is absent).
+    fn push_entry(&mut self, key: K, value: V) {
         let i = self.keys.len();
-        let b = Self::bucket(&key);
+        let b = self.bucket(&key);
         let head = self.buckets.get(b).copied().unwrap_or(Ix::NIL);
         let ok = self.keys.push(key).is_ok()
             & self.values.push(value).is_ok()
-            & self.stamps.push(now.ticks()).is_ok()
+            & self.stamps.push(self.clock).is_ok()
             & self
                 .links
                 .push([head, Ix::NIL, Ix::NIL, Ix::NIL, Ix::NIL])
@@ -781,11 +916,55 @@ impl<K: Hash + Eq, V, const N: usize, Ix: CacheIndex> TtlCache<K, V, N, Ix> {
         self.push_back(EXP, i);
     }
 
-    /// Drops every entry expired at `now`, oldest first; returns how many.
-    fn purge(&mut self, now: Instant) -> usize {
+    /// Moves the cache's clock to `now` and purges the entries expired then; returns
+    /// how many were dropped (each also counts in [`CacheStats::expirations`]).
+    /// With `d = now - clock` (wrapping), as the [module docs](self#time-one-fallible-advance-infallible-operations)
+    /// tabulate:
+    ///
+    /// - first call (or first after [`clear`](Self::clear)): the clock is set to
+    ///   `now`, nothing expires;
+    /// - `d < 2^31`: forward by `d`, exact across the `u32` wrap;
+    /// - `d >= 2^31` and `clock - now >= ttl`: a gap longer than every TTL, so
+    ///   every entry expires and the clock resynchronises to `now`;
+    /// - `d >= 2^31` and `clock - now < ttl`: a step back, rejected.
+    ///
+    /// *O*(1 + purged) (*O*(`N`) when everything expires at once).
+    ///
+    /// # Errors
+    /// [`ClockError::Backwards`] if `now` is 1 to `ttl - 1` ticks behind the
+    /// cache's clock. Nothing changes then (statistics included), and every other
+    /// operation keeps working at the cache's clock.
+    pub fn advance(&mut self, now: Instant) -> Result<usize, ClockError> {
+        let now = now.ticks();
+        if !self.synced {
+            // Entries stored before the first advance are stamped at the old
+            // clock, age 0: shift them with the clock so they keep that age.
+            let shift = now.wrapping_sub(self.clock);
+            for s in self.stamps.iter_mut() {
+                *s = s.wrapping_add(shift);
+            }
+            self.clock = now;
+            self.synced = true;
+            return Ok(0);
+        }
+        let forward = now.wrapping_sub(self.clock);
+        if forward <= MAX_STEP {
+            self.clock = now;
+            return Ok(self.purge());
+        }
+        if self.clock.wrapping_sub(now) < self.ttl {
+            return Err(ClockError::Backwards);
+        }
+        self.clock = now;
+        Ok(self.expire_all())
+    }
+
+    /// Drops every entry expired at the cache's clock, oldest first; returns how
+    /// many.
+    fn purge(&mut self) -> usize {
         let mut purged = 0;
         while let Some(h) = self.end(EXP, HEAD) {
-            if self.alive(h, now) || self.remove_at(h).is_none() {
+            if self.alive(h) || self.remove_at(h).is_none() {
                 break;
             }
             purged += 1;
@@ -794,35 +973,25 @@ impl<K: Hash + Eq, V, const N: usize, Ix: CacheIndex> TtlCache<K, V, N, Ix> {
         purged
     }
 
-    /// Checks and records `now`, then purges. Changes nothing on error.
-    fn advance(&mut self, now: Instant) -> Result<usize, ClockError> {
-        if self.started {
-            now.checked_since(Instant(self.last))?;
-        }
-        self.started = true;
-        self.last = now.ticks();
-        Ok(self.purge(now))
-    }
-
     /// The lookup behind `get` / `get_mut`: counts, and on a hit makes the entry
     /// most recently used (and refreshes it in idle mode).
-    fn lookup(&mut self, key: &K, now: Instant) -> Result<Option<usize>, ClockError> {
-        self.advance(now)?;
+    fn lookup(&mut self, key: &K) -> Option<usize> {
         match self.find(key) {
             Some(i) => {
                 self.stats.hits = self.stats.hits.saturating_add(1);
                 self.move_to_back(LRU, i);
                 if self.idle {
+                    let clock = self.clock;
                     if let Some(s) = self.stamps.get_mut(i) {
-                        *s = now.ticks();
+                        *s = clock;
                     }
                     self.move_to_back(EXP, i);
                 }
-                Ok(Some(i))
+                Some(i)
             }
             None => {
                 self.stats.misses = self.stats.misses.saturating_add(1);
-                Ok(None)
+                None
             }
         }
     }
@@ -849,71 +1018,41 @@ impl<K: Hash + Eq, V, const N: usize, Ix: CacheIndex> TtlCache<K, V, N, Ix> {
         Ok(())
     }
 
-    /// Looks `key` up at `now`. A hit counts in [`CacheStats::hits`] and makes the
-    /// entry the most recently used; in idle mode it also restarts its TTL. A miss
-    /// counts in [`CacheStats::misses`]. Expired entries are purged first.
-    /// *O*(1) expected, amortised.
-    ///
-    /// # Errors
-    /// [`ClockError::Backwards`] if `now` is before the previous call's or more than
-    /// [`MAX_STEP`] ticks after it; nothing changes then.
-    pub fn get(&mut self, key: &K, now: Instant) -> Result<Option<&V>, ClockError> {
-        Ok(match self.lookup(key, now)? {
-            Some(i) => self.values.get(i),
-            None => None,
-        })
+    /// Looks `key` up at the cache's clock. A hit counts in [`CacheStats::hits`]
+    /// and makes the entry the most recently used; in idle mode it also restarts
+    /// its TTL. A miss counts in [`CacheStats::misses`]. *O*(1) expected.
+    pub fn get(&mut self, key: &K) -> Option<&V> {
+        let i = self.lookup(key)?;
+        self.values.get(i)
     }
 
     /// As [`get`](Self::get), with a mutable reference to the value.
-    ///
-    /// # Errors
-    /// As [`get`](Self::get).
-    pub fn get_mut(&mut self, key: &K, now: Instant) -> Result<Option<&mut V>, ClockError> {
-        Ok(match self.lookup(key, now)? {
-            Some(i) => self.values.get_mut(i),
-            None => None,
-        })
+    pub fn get_mut(&mut self, key: &K) -> Option<&mut V> {
+        let i = self.lookup(key)?;
+        self.values.get_mut(i)
     }
 
-    /// The value of `key` if it is stored and alive at `now`, without touching
-    /// anything: no statistics, no recency or TTL change, no clock check, no purge.
-    /// *O*(1) expected.
+    /// The value of `key`, without touching anything: no statistics, no recency
+    /// or TTL change. *O*(1) expected.
     #[must_use]
-    pub fn peek(&self, key: &K, now: Instant) -> Option<&V> {
+    pub fn peek(&self, key: &K) -> Option<&V> {
         let i = self.find(key)?;
-        if self.alive(i, now) {
-            self.values.get(i)
-        } else {
-            None
-        }
+        debug_assert!(self.alive(i), "expired entry left behind");
+        self.values.get(i)
     }
 
-    /// Whether `key` is stored and alive at `now`; as [`peek`](Self::peek).
+    /// Whether `key` is stored; as [`peek`](Self::peek).
     #[must_use]
-    pub fn contains_key(&self, key: &K, now: Instant) -> bool {
-        self.peek(key, now).is_some()
+    pub fn contains_key(&self, key: &K) -> bool {
+        self.peek(key).is_some()
     }
 
-    /// Inserts or replaces `key` at `now`, after purging expired entries. The entry
-    /// becomes the most recently used, stamped `now`. If the key is new and the
-    /// cache is still full, the least recently used entry is evicted and handed
-    /// back. Counts in [`CacheStats::insertions`] (and
-    /// [`evictions`](CacheStats::evictions)). *O*(1) expected, amortised.
-    ///
-    /// # Errors
-    /// An [`InsertError`] holding `key`, `value` and [`ClockError::Backwards`] if
-    /// `now` is before the previous call's or more than [`MAX_STEP`] ticks after it;
-    /// nothing changes then. (`.map_err(|e| e.error)` turns it into a
-    /// [`ClockError`], e.g. for `?` into [`crate::Error`].)
-    pub fn insert(
-        &mut self,
-        key: K,
-        value: V,
-        now: Instant,
-    ) -> Result<Inserted<K, V>, InsertError<K, V>> {
-        if let Err(error) = self.advance(now) {
-            return Err(InsertError { key, value, error });
-        }
+    /// Inserts or replaces `key` at the cache's clock. The entry becomes the most
+    /// recently used, stamped at the clock. If the key is new and the cache is
+    /// full, the least recently used entry is evicted and handed back. Counts in
+    /// [`CacheStats::insertions`] (and [`evictions`](CacheStats::evictions)).
+    /// Infallible. *O*(1) expected.
+    pub fn insert(&mut self, key: K, value: V) -> Inserted<K, V> {
         if let Some(i) = self.find(&key) {
             let old = match self.values.get_mut(i) {
                 Some(slot) => mem::replace(slot, value),
@@ -922,13 +1061,14 @@ impl<K: Hash + Eq, V, const N: usize, Ix: CacheIndex> TtlCache<K, V, N, Ix> {
                     value
                 }
             };
+            let clock = self.clock;
             if let Some(s) = self.stamps.get_mut(i) {
-                *s = now.ticks();
+                *s = clock;
             }
             self.move_to_back(LRU, i);
             self.move_to_back(EXP, i);
             self.stats.insertions = self.stats.insertions.saturating_add(1);
-            return Ok(Inserted::Replaced(old));
+            return Inserted::Replaced(old);
         }
         let mut outcome = Inserted::New;
         if self.is_full() {
@@ -937,34 +1077,16 @@ impl<K: Hash + Eq, V, const N: usize, Ix: CacheIndex> TtlCache<K, V, N, Ix> {
                 outcome = Inserted::Evicted { key, value };
             }
         }
-        self.push_entry(key, value, now);
+        self.push_entry(key, value);
         self.stats.insertions = self.stats.insertions.saturating_add(1);
-        Ok(outcome)
+        outcome
     }
 
-    /// Removes `key` at `now` (after purging expired entries) and returns its value
-    /// if it was stored and alive. Not counted in the statistics. *O*(1) expected,
-    /// amortised.
-    ///
-    /// # Errors
-    /// As [`get`](Self::get).
-    pub fn remove(&mut self, key: &K, now: Instant) -> Result<Option<V>, ClockError> {
-        self.advance(now)?;
-        Ok(match self.find(key) {
-            Some(i) => self.remove_at(i).map(|(_, v)| v),
-            None => None,
-        })
-    }
-
-    /// Drops every entry expired at `now` and returns how many (each also counts in
-    /// [`CacheStats::expirations`]). Every other mutating call does this first, so
-    /// calling it is only needed to reclaim space eagerly (e.g. from a timer).
-    /// *O*(purged).
-    ///
-    /// # Errors
-    /// As [`get`](Self::get).
-    pub fn purge_expired(&mut self, now: Instant) -> Result<usize, ClockError> {
-        self.advance(now)
+    /// Removes `key` and returns its value if it was stored. Not counted in the
+    /// statistics. *O*(1) expected.
+    pub fn remove(&mut self, key: &K) -> Option<V> {
+        let i = self.find(key)?;
+        self.remove_at(i).map(|(_, v)| v)
     }
 }
 
@@ -992,560 +1114,4 @@ impl<K: fmt::Debug, V: fmt::Debug, const N: usize, Ix: CacheIndex> fmt::Debug
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    const fn t(x: u32) -> Instant {
-        Instant(x)
-    }
-
-    fn cache<const N: usize>(ttl: u32) -> TtlCache<u32, u32, N> {
-        TtlCache::new(Duration(ttl)).unwrap()
-    }
-
-    fn idle<const N: usize>(ttl: u32) -> TtlCache<u32, u32, N> {
-        TtlCache::new_idle(Duration(ttl)).unwrap()
-    }
-
-    /// Walks every structure and checks the invariants.
-    fn check<K: Hash + Eq, V, const N: usize, Ix: CacheIndex>(c: &TtlCache<K, V, N, Ix>) {
-        let len = c.keys.len();
-        assert_eq!(c.values.len(), len);
-        assert_eq!(c.stamps.len(), len);
-        assert_eq!(c.links.len(), len);
-        // Bucket chains: every entry exactly once, in its own bucket.
-        let mut seen = [false; 512];
-        let mut total = 0;
-        for (b, &head) in c.buckets.iter().enumerate() {
-            let mut cur = decode(head);
-            while let Some(i) = cur {
-                assert!(i < len);
-                assert!(!seen[i], "entry {i} reachable twice");
-                seen[i] = true;
-                assert_eq!(TtlCache::<K, V, N, Ix>::bucket(&c.keys[i]), b);
-                total += 1;
-                cur = decode(c.links[i][CHAIN]);
-            }
-        }
-        assert_eq!(total, len);
-        // Both lists: consistent prev/next, every entry once.
-        for list in [LRU, EXP] {
-            let mut prev = None;
-            let mut cur = c.end(list, HEAD);
-            let mut n = 0;
-            while let Some(i) = cur {
-                assert!(i < len);
-                assert_eq!(decode(c.links[i][prev_slot(list)]), prev);
-                if list == EXP {
-                    if let Some(p) = prev {
-                        // Expiry order: ages non-increasing along the list.
-                        let last = Instant(c.last);
-                        assert!(
-                            last.wrapping_since(Instant(c.stamps[p]))
-                                >= last.wrapping_since(Instant(c.stamps[i]))
-                        );
-                    }
-                    assert!(c.alive(i, Instant(c.last)), "expired entry left behind");
-                }
-                prev = Some(i);
-                cur = decode(c.links[i][next_slot(list)]);
-                n += 1;
-                assert!(n <= len);
-            }
-            assert_eq!(c.end(list, TAIL), prev);
-            assert_eq!(n, len);
-        }
-    }
-
-    #[test]
-    fn config_errors() {
-        assert_eq!(
-            TtlCache::<u32, u32, 4>::new(Duration(0)).err(),
-            Some(CacheConfigError::ZeroTtl)
-        );
-        assert_eq!(
-            TtlCache::<u32, u32, 4>::new_idle(Duration(MAX_STEP + 1)).err(),
-            Some(CacheConfigError::TtlTooLong)
-        );
-        assert!(TtlCache::<u32, u32, 4>::new(Duration(MAX_STEP)).is_ok());
-        assert!(TtlCache::<u32, u32, 4>::new(Duration(1)).is_ok());
-        let c = idle::<4>(7);
-        assert!(c.is_idle());
-        assert_eq!(c.ttl(), Duration(7));
-        assert_eq!(c.capacity(), 4);
-        assert!(!cache::<4>(7).is_idle());
-    }
-
-    #[test]
-    fn runtime_limit() {
-        let mut c = cache::<8>(100);
-        assert_eq!(c.limit(), 8);
-        assert_eq!(c.set_limit(0), Err(CacheConfigError::BadLimit));
-        assert_eq!(c.set_limit(9), Err(CacheConfigError::BadLimit));
-        for k in 0..6u32 {
-            c.insert(k, k, Instant(k)).unwrap();
-        }
-        c.get(&0, Instant(10)).unwrap();
-        // Shrinking evicts the least recently used: 1, 2, 3 (0 was just read).
-        c.set_limit(3).unwrap();
-        check(&c);
-        assert_eq!(c.len(), 3);
-        assert_eq!(c.stats().evictions, 3);
-        for k in [0, 4, 5] {
-            assert!(c.peek(&k, Instant(10)).is_some(), "{k}");
-        }
-        // At the limit, an insert evicts.
-        assert!(matches!(
-            c.insert(9, 9, Instant(11)).unwrap(),
-            Inserted::Evicted { key: 4, .. }
-        ));
-        assert_eq!(c.len(), 3);
-        c.set_limit(8).unwrap();
-        c.insert(10, 10, Instant(12)).unwrap();
-        assert_eq!(c.len(), 4);
-        check(&c);
-    }
-
-    static STATIC_CACHE: TtlCache<u64, u16, 32, u16> = TtlCache::new_const::<5>();
-    static STATIC_FLOWS: TtlCache<u64, u16, 32, u16> = TtlCache::new_idle_const::<5>();
-
-    #[test]
-    fn const_construction() {
-        assert_eq!(STATIC_CACHE.capacity(), 32);
-        assert!(STATIC_CACHE.is_empty());
-        let mut c = STATIC_CACHE.clone();
-        assert_eq!(c.insert(1, 2, t(0)), Ok(Inserted::New));
-        assert_eq!(c.get(&1, t(4)), Ok(Some(&2)));
-        assert_eq!(c.get(&1, t(5)), Ok(None));
-        assert!(!STATIC_CACHE.is_idle());
-        assert!(STATIC_FLOWS.is_idle());
-        assert_eq!(STATIC_FLOWS.ttl(), Duration(5));
-        let max: TtlCache<u8, u8, 2> = TtlCache::new_const::<MAX_STEP>();
-        assert_eq!(max.ttl(), Duration(MAX_STEP));
-    }
-
-    #[test]
-    fn bytes_per_entry_figures() {
-        assert_eq!(TtlCache::<u64, u16, 1, u16>::bytes_per_entry(), 26);
-        assert_eq!(TtlCache::<u64, u16, 1, u32>::bytes_per_entry(), 38);
-        assert_eq!(TtlCache::<u64, u64, 1, u32>::bytes_per_entry(), 44);
-        // The whole struct is N entries plus a small constant overhead.
-        let size = mem::size_of::<TtlCache<u64, u16, 1024, u16>>();
-        let per = TtlCache::<u64, u16, 1024, u16>::bytes_per_entry();
-        assert!(size >= 1024 * per && size <= 1024 * per + 128, "{size}");
-    }
-
-    #[test]
-    fn hit_miss_counting() {
-        let mut c = cache::<4>(100);
-        assert_eq!(c.get(&1, t(0)), Ok(None));
-        assert_eq!(c.insert(1, 10, t(1)), Ok(Inserted::New));
-        assert_eq!(c.get(&1, t(2)), Ok(Some(&10)));
-        assert_eq!(c.get(&1, t(3)), Ok(Some(&10)));
-        assert_eq!(c.get(&2, t(3)), Ok(None));
-        assert_eq!(c.peek(&1, t(3)), Some(&10)); // not counted
-        assert_eq!(
-            c.stats(),
-            CacheStats {
-                hits: 2,
-                misses: 2,
-                insertions: 1,
-                evictions: 0,
-                expirations: 0
-            }
-        );
-        assert!((c.stats().hit_rate() - 0.5).abs() < 1e-12);
-        assert_eq!(CacheStats::default().hit_rate(), 0.0);
-        c.reset_stats();
-        assert_eq!(c.stats(), CacheStats::default());
-        check(&c);
-    }
-
-    #[test]
-    fn expiry_exactly_at_boundary() {
-        let mut c = cache::<4>(10);
-        assert_eq!(c.insert(1, 10, t(100)), Ok(Inserted::New));
-        assert_eq!(c.peek(&1, t(109)), Some(&10));
-        assert_eq!(c.peek(&1, t(110)), None);
-        assert_eq!(c.get(&1, t(109)), Ok(Some(&10)));
-        assert_eq!(c.len(), 1);
-        assert_eq!(c.get(&1, t(110)), Ok(None));
-        assert_eq!(c.len(), 0);
-        assert_eq!(c.stats().expirations, 1);
-        assert_eq!(c.stats().misses, 1);
-        // ttl = 1: alive only at the write tick.
-        let mut c = cache::<4>(1);
-        c.insert(5, 50, t(7)).unwrap();
-        assert_eq!(c.get(&5, t(7)), Ok(Some(&50)));
-        assert_eq!(c.get(&5, t(8)), Ok(None));
-        check(&c);
-    }
-
-    #[test]
-    fn ttl_from_write_is_not_extended_by_hits() {
-        let mut c = cache::<4>(10);
-        c.insert(1, 10, t(0)).unwrap();
-        for now in 1..10 {
-            assert_eq!(c.get(&1, t(now)), Ok(Some(&10)));
-        }
-        assert_eq!(c.get(&1, t(10)), Ok(None));
-        // A write (replace) does restart it.
-        c.insert(2, 20, t(10)).unwrap();
-        assert_eq!(c.insert(2, 21, t(15)), Ok(Inserted::Replaced(20)));
-        assert_eq!(c.get(&2, t(24)), Ok(Some(&21)));
-        assert_eq!(c.get(&2, t(25)), Ok(None));
-        check(&c);
-    }
-
-    #[test]
-    fn idle_mode_hits_refresh() {
-        let mut c = idle::<4>(10);
-        c.insert(1, 10, t(0)).unwrap();
-        c.insert(2, 20, t(0)).unwrap();
-        for now in (9..100).step_by(9) {
-            assert_eq!(c.get(&1, t(now)), Ok(Some(&10)), "at {now}");
-            check(&c);
-        }
-        // 2 was never hit: purged at 10.
-        assert_eq!(c.len(), 1);
-        assert_eq!(c.stats().expirations, 1);
-        // get_mut refreshes too; peek does not.
-        assert_eq!(c.get_mut(&1, t(105)).map(|v| v.map(|v| *v)), Ok(Some(10)));
-        assert_eq!(c.peek(&1, t(114)), Some(&10));
-        assert_eq!(c.peek(&1, t(115)), None);
-        assert_eq!(c.get(&1, t(115)), Ok(None));
-        check(&c);
-    }
-
-    #[test]
-    fn idle_refresh_reorders_expiry_list() {
-        let mut c = idle::<4>(10);
-        c.insert(1, 1, t(0)).unwrap();
-        c.insert(2, 2, t(1)).unwrap();
-        c.insert(3, 3, t(2)).unwrap();
-        assert_eq!(c.get(&1, t(5)), Ok(Some(&1))); // 1 now expires at 15
-        check(&c);
-        assert_eq!(c.purge_expired(t(11)), Ok(1)); // 2
-        assert_eq!(c.purge_expired(t(12)), Ok(1)); // 3
-        assert_eq!(c.purge_expired(t(14)), Ok(0));
-        assert_eq!(c.peek(&1, t(14)), Some(&1));
-        assert_eq!(c.purge_expired(t(15)), Ok(1));
-        assert!(c.is_empty());
-        check(&c);
-    }
-
-    #[test]
-    fn lru_eviction_order_and_handback() {
-        let mut c = cache::<3>(1000);
-        for k in 1..=3 {
-            assert_eq!(c.insert(k, k * 10, t(k)), Ok(Inserted::New));
-        }
-        assert!(c.is_full());
-        // Recency: 1 < 2 < 3. Touch 1, then 2 is the LRU.
-        assert_eq!(c.get(&1, t(4)), Ok(Some(&10)));
-        assert_eq!(
-            c.insert(4, 40, t(5)),
-            Ok(Inserted::Evicted { key: 2, value: 20 })
-        );
-        check(&c);
-        // peek does not change recency: 3 is next.
-        assert_eq!(c.peek(&3, t(6)), Some(&30));
-        // A replace makes the entry MRU.
-        assert_eq!(c.insert(3, 31, t(6)), Ok(Inserted::Replaced(30)));
-        assert_eq!(
-            c.insert(5, 50, t(7)),
-            Ok(Inserted::Evicted { key: 1, value: 10 })
-        );
-        assert_eq!(
-            c.insert(6, 60, t(8)),
-            Ok(Inserted::Evicted { key: 4, value: 40 })
-        );
-        assert_eq!(
-            c.insert(7, 70, t(9)),
-            Ok(Inserted::Evicted { key: 3, value: 31 })
-        );
-        assert_eq!(c.stats().evictions, 4);
-        assert_eq!(c.stats().insertions, 8);
-        let mut keys: std::vec::Vec<u32> = c.iter().map(|(k, _)| *k).collect();
-        keys.sort_unstable();
-        assert_eq!(keys, [5, 6, 7]);
-        check(&c);
-    }
-
-    #[test]
-    fn expired_entries_go_before_lru() {
-        let mut c = cache::<2>(10);
-        c.insert(1, 10, t(0)).unwrap();
-        c.insert(2, 20, t(5)).unwrap();
-        c.get(&1, t(6)).unwrap(); // 2 is LRU, but 1 expires first
-        assert_eq!(c.insert(3, 30, t(10)), Ok(Inserted::New));
-        assert_eq!(c.stats().expirations, 1);
-        assert_eq!(c.stats().evictions, 0);
-        assert_eq!(c.peek(&2, t(10)), Some(&20));
-        assert_eq!(c.peek(&1, t(10)), None);
-        // Re-inserting an expired key is New, not Replaced.
-        let mut c = cache::<2>(10);
-        c.insert(1, 10, t(0)).unwrap();
-        assert_eq!(c.insert(1, 11, t(10)), Ok(Inserted::New));
-        check(&c);
-    }
-
-    #[test]
-    fn clock_backwards_changes_nothing() {
-        let mut c = cache::<4>(100);
-        c.insert(1, 10, t(50)).unwrap();
-        c.insert(2, 20, t(60)).unwrap();
-        c.get(&1, t(61)).unwrap();
-        c.get(&9, t(61)).unwrap();
-        let stats = c.stats();
-        let snapshot = c.clone();
-        assert_eq!(c.get(&1, t(60)), Err(ClockError::Backwards));
-        assert_eq!(
-            c.get_mut(&2, t(0)).map(|v| v.is_some()),
-            Err(ClockError::Backwards)
-        );
-        assert_eq!(c.remove(&1, t(60)), Err(ClockError::Backwards));
-        assert_eq!(c.purge_expired(t(60)), Err(ClockError::Backwards));
-        assert_eq!(
-            c.insert(3, 30, t(60)),
-            Err(InsertError {
-                key: 3,
-                value: 30,
-                error: ClockError::Backwards
-            })
-        );
-        // 2^31 ticks forward reads as backwards too.
-        assert_eq!(
-            c.get(&1, t(61u32.wrapping_add(MAX_STEP + 1))),
-            Err(ClockError::Backwards)
-        );
-        assert_eq!(c.stats(), stats);
-        assert_eq!(c.len(), 2);
-        assert_eq!(c.last, snapshot.last);
-        assert_eq!(c.links.as_slice(), snapshot.links.as_slice());
-        assert_eq!(c.buckets, snapshot.buckets);
-        assert_eq!(c.ends, snapshot.ends);
-        // The same tick is fine.
-        assert_eq!(c.get(&1, t(61)), Ok(Some(&10)));
-        check(&c);
-    }
-
-    #[test]
-    fn max_step_jump() {
-        let mut c = cache::<4>(MAX_STEP);
-        c.insert(1, 10, t(5)).unwrap();
-        // Exactly MAX_STEP later: accepted, and the entry is exactly expired.
-        assert_eq!(c.get(&1, t(5 + MAX_STEP)), Ok(None));
-        assert_eq!(c.stats().expirations, 1);
-        c.insert(2, 20, t(5 + MAX_STEP)).unwrap();
-        assert_eq!(
-            c.get(&2, t(5 + MAX_STEP).wrapping_add(Duration(MAX_STEP - 1))),
-            Ok(Some(&20))
-        );
-        let now = t(5 + MAX_STEP).wrapping_add(Duration(MAX_STEP - 1));
-        // MAX_STEP + 1 later: an error, nothing changes.
-        let stats = c.stats();
-        assert_eq!(
-            c.get(&2, now.wrapping_add(Duration(MAX_STEP + 1))),
-            Err(ClockError::Backwards)
-        );
-        assert_eq!(c.stats(), stats);
-        assert_eq!(c.len(), 1);
-        // First call ever: any tick is accepted.
-        let mut c = cache::<4>(10);
-        assert_eq!(c.get(&1, t(u32::MAX)), Ok(None));
-        assert_eq!(c.get(&1, t(MAX_STEP - 1)), Ok(None));
-        assert_eq!(c.get(&1, t(MAX_STEP - 2)), Err(ClockError::Backwards));
-        check(&c);
-    }
-
-    #[test]
-    fn sequences_cross_u32_max() {
-        let mut c = cache::<4>(10);
-        let start = u32::MAX - 5;
-        c.insert(1, 10, t(start)).unwrap();
-        c.insert(2, 20, t(u32::MAX)).unwrap();
-        assert_eq!(c.get(&1, t(3)), Ok(Some(&10))); // age 9
-        assert_eq!(c.get(&1, t(4)), Ok(None)); // age 10
-        assert_eq!(c.get(&2, t(8)), Ok(Some(&20))); // age 9
-        assert_eq!(c.get(&2, t(9)), Ok(None));
-        check(&c);
-        // Idle mode across the wrap, repeatedly, with long TTLs.
-        let mut c = idle::<4>(MAX_STEP);
-        let mut now = t(u32::MAX - 1);
-        c.insert(7, 70, now).unwrap();
-        for _ in 0..8 {
-            now = now.wrapping_add(Duration(MAX_STEP - 1));
-            assert_eq!(c.get(&7, now), Ok(Some(&70)));
-        }
-        now = now.wrapping_add(Duration(MAX_STEP));
-        assert_eq!(c.get(&7, now), Ok(None));
-        check(&c);
-    }
-
-    #[test]
-    fn swap_remove_relinks_moved_entry() {
-        let mut c: TtlCache<u32, u32, 16> = cache(1000);
-        for k in 0..16 {
-            c.insert(k, k + 100, t(k)).unwrap();
-        }
-        check(&c);
-        let mut present: std::vec::Vec<u32> = (0..16).collect();
-        let mut now = 16;
-        for k in [7, 0, 15, 3, 12, 8] {
-            assert_eq!(c.remove(&k, t(now)), Ok(Some(k + 100)));
-            assert_eq!(c.remove(&k, t(now)), Ok(None));
-            present.retain(|&p| p != k);
-            check(&c);
-            for &p in &present {
-                assert_eq!(c.peek(&p, t(now)), Some(&(p + 100)), "lost {p}");
-            }
-            now += 1;
-        }
-        // Keep operating: the LRU order survived the moves (oldest write first).
-        for k in 100..106 {
-            assert_eq!(c.insert(k, k, t(now)), Ok(Inserted::New));
-        }
-        check(&c);
-        for (i, k) in (100..110).enumerate() {
-            let victim = present[i];
-            assert_eq!(
-                c.insert(k + 10, 0, t(now)),
-                Ok(Inserted::Evicted {
-                    key: victim,
-                    value: victim + 100
-                })
-            );
-            check(&c);
-        }
-        // Expiry order survived too: entries expire in write order.
-        let mut c: TtlCache<u32, u32, 8> = cache(100);
-        for k in 0..8 {
-            c.insert(k, k, t(k * 10)).unwrap();
-        }
-        c.remove(&0, t(75)).unwrap();
-        c.remove(&4, t(75)).unwrap();
-        check(&c);
-        for (k, at) in [(1, 110), (2, 120), (3, 130), (5, 150), (6, 160), (7, 170)] {
-            assert_eq!(c.peek(&k, t(at - 1)), Some(&k));
-            assert_eq!(c.purge_expired(t(at)), Ok(1), "{k}");
-            check(&c);
-        }
-        assert!(c.is_empty());
-    }
-
-    #[test]
-    fn u16_index_and_byte_keys() {
-        let mut c: TtlCache<[u8; 5], u8, 64, u16> = TtlCache::new(Duration(50)).unwrap();
-        for i in 0..200u32 {
-            let key = [i as u8, 1, 2, 3, (i >> 8) as u8];
-            let r = c.insert(key, i as u8, t(i / 4)).unwrap();
-            if i < 64 {
-                assert_eq!(r, Inserted::New);
-            } else {
-                assert!(matches!(r, Inserted::Evicted { .. }), "{i}: {r:?}");
-            }
-            check(&c);
-        }
-        assert_eq!(c.len(), 64);
-        assert_eq!(c.peek(&[199, 1, 2, 3, 0], t(49)), Some(&199));
-        // The largest capacity a u16 index allows (a static: 1.2 MB is too much stack).
-        static BIG: TtlCache<u8, u8, 65534, u16> = TtlCache::new_const::<1>();
-        assert_eq!(BIG.capacity(), 65534);
-    }
-
-    #[test]
-    fn capacity_one() {
-        let mut c = cache::<1>(10);
-        assert_eq!(c.insert(1, 10, t(0)), Ok(Inserted::New));
-        assert_eq!(c.insert(1, 11, t(1)), Ok(Inserted::Replaced(10)));
-        assert_eq!(
-            c.insert(2, 20, t(2)),
-            Ok(Inserted::Evicted { key: 1, value: 11 })
-        );
-        check(&c);
-        assert_eq!(c.get(&1, t(3)), Ok(None));
-        assert_eq!(c.get(&2, t(3)), Ok(Some(&20)));
-        assert_eq!(c.insert(3, 30, t(12)), Ok(Inserted::New)); // 2 expired at 12
-        assert_eq!(c.remove(&3, t(12)), Ok(Some(30)));
-        assert!(c.is_empty());
-        check(&c);
-        assert_eq!(c.insert(4, 40, t(13)), Ok(Inserted::New));
-        check(&c);
-    }
-
-    #[test]
-    fn clear_iter_get_mut() {
-        let mut c = idle::<8>(10);
-        for k in 0..5 {
-            c.insert(k, k, t(0)).unwrap();
-        }
-        if let Ok(Some(v)) = c.get_mut(&3, t(1)) {
-            *v = 33;
-        }
-        assert_eq!(c.peek(&3, t(1)), Some(&33));
-        let mut all: std::vec::Vec<(u32, u32)> = c.iter().map(|(k, v)| (*k, *v)).collect();
-        all.sort_unstable();
-        assert_eq!(all, [(0, 0), (1, 1), (2, 2), (3, 33), (4, 4)]);
-        assert_eq!(c.iter().len(), 5);
-        let stats = c.stats();
-        c.clear();
-        assert!(c.is_empty());
-        assert_eq!(c.stats(), stats);
-        assert_eq!(c.get(&3, t(2)), Ok(None));
-        assert_eq!(c.get(&3, t(0)), Err(ClockError::Backwards)); // clock kept
-        c.insert(3, 3, t(2)).unwrap();
-        check(&c);
-        let s = std::format!("{c:?}");
-        assert!(s.contains("TtlCache") && s.contains("3: 3"), "{s}");
-    }
-
-    #[test]
-    fn errors_display() {
-        assert!(!std::format!("{}", CacheConfigError::ZeroTtl).is_empty());
-        assert!(!std::format!("{}", CacheConfigError::TtlTooLong).is_empty());
-        let e = InsertError {
-            key: 1u8,
-            value: 2u8,
-            error: ClockError::Backwards,
-        };
-        assert!(std::format!("{e}").contains("backwards"));
-        let _: &dyn core::error::Error = &e;
-    }
-
-    #[test]
-    fn many_keys_random_ops_keep_invariants() {
-        // A small deterministic xorshift drives a long mixed sequence.
-        let mut s = 0x1234_5678u32;
-        let mut rng = move || {
-            s ^= s << 13;
-            s ^= s >> 17;
-            s ^= s << 5;
-            s
-        };
-        for idle_mode in [false, true] {
-            let mut c: TtlCache<u32, u32, 32, u16> = if idle_mode {
-                TtlCache::new_idle(Duration(200)).unwrap()
-            } else {
-                TtlCache::new(Duration(200)).unwrap()
-            };
-            let mut now = Instant(u32::MAX - 3000);
-            for _ in 0..20_000 {
-                now = now.wrapping_add(Duration(rng() % 4));
-                let key = rng() % 64;
-                match rng() % 4 {
-                    0 => {
-                        let _ = c.get(&key, now).unwrap();
-                    }
-                    1 | 2 => {
-                        let _ = c.insert(key, key, now).unwrap();
-                    }
-                    _ => {
-                        let _ = c.remove(&key, now).unwrap();
-                    }
-                }
-                check(&c);
-            }
-        }
-    }
-}
+mod tests;

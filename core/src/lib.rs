@@ -75,7 +75,7 @@ pub mod strategy;
 pub mod time;
 pub mod workload;
 
-pub use cache::{CacheConfigError, CacheIndex, CacheStats, InsertError, Inserted, TtlCache};
+pub use cache::{CacheConfigError, CacheIndex, CacheStats, Inserted, TtlCache};
 pub use error::Error;
 pub use fleet::{AddError, Backend, BackendId, LoadError, MAX_WEIGHT, UnknownBackend, WeightError};
 pub use hash::{hash, hash_seeded, hash_u64, mix};

@@ -20,7 +20,10 @@
 //!
 //! Tokens are separated by spaces or tabs; verbs are case-insensitive, names and
 //! keys are case-sensitive. A name is 1 to [`MAX_NAME`] bytes of UTF-8 without
-//! whitespace or control characters. Numbers are decimal `u32`s (digits only).
+//! whitespace or control characters: a name holding any Unicode whitespace
+//! (`char::is_whitespace`: U+00A0, U+2028, U+3000...) or one of the zero-width
+//! spaces U+200B, U+2060, U+FEFF is refused with `bad name` (only space and tab
+//! split tokens). Numbers are decimal `u32`s (digits only).
 //!
 //! ```text
 //! line     = command [CR] LF
@@ -82,8 +85,17 @@
 //!   it never fails and rebuilds nothing. Live flows keep their servers. An
 //!   `ADD_SERVER` must fit every strategy (the ring's `P` points bind first:
 //!   total weight × vnodes ≤ `P`), else it is refused and nothing changes.
+//! - Time: every `ROUTE` and `STATS` first moves the flow table's clock to the
+//!   line's tick ([`TtlCache::advance`]): a tick less than the flow TTL behind
+//!   the table's clock is `clock went backwards`; a tick further behind (or
+//!   2^31 ticks or more ahead) means every flow expired, and time goes on from
+//!   there. A `ROUTE` that fails (no server up, clock) changes nothing, the flow
+//!   table's clock and counters included.
 //! - `RESET` returns to the state after boot: no servers, the ring, an empty flow
-//!   table, zero counters.
+//!   table that has forgotten its clock, zero counters.
+//! - The flow table's bucket hash uses the cache's fixed default seed unless the
+//!   device seeds it ([`Controller::seed_flows`]), as a balancer facing untrusted
+//!   keys should.
 //!
 //! # Example
 //!
@@ -438,10 +450,18 @@ fn parse_u32(s: &str) -> Result<u32, ProtocolError> {
     s.parse().map_err(|_| ProtocolError::BadNumber)
 }
 
+/// Whether `c` may not appear in a name: whitespace (`char::is_whitespace`, so
+/// ASCII blanks and every Unicode `White_Space` character: U+00A0, U+2028,
+/// U+3000...), control characters, and the invisible zero-width spaces U+200B,
+/// U+2060 and U+FEFF (which Unicode does not class as whitespace).
+fn forbidden_in_name(c: char) -> bool {
+    c.is_whitespace() || c.is_control() || matches!(c, '\u{200b}' | '\u{2060}' | '\u{feff}')
+}
+
 fn parse_name(s: &str) -> Result<&str, ProtocolError> {
     if s.len() > MAX_NAME {
         Err(ProtocolError::NameTooLong)
-    } else if s.chars().any(char::is_control) {
+    } else if s.is_empty() || s.chars().any(forbidden_in_name) {
         Err(ProtocolError::BadName)
     } else {
         Ok(s)
@@ -728,6 +748,14 @@ impl<const B: usize, const P: usize, const M: usize, const N: usize> Controller<
         self.flows.stats()
     }
 
+    /// Seeds the flow table's bucket hash (see
+    /// [`TtlCache::set_seed`]; e.g. from the device's TRNG or unique id at boot),
+    /// so keys crafted to share a bucket under the default seed do not.
+    /// Routing never depends on the seed. *O*(`N`).
+    pub fn seed_flows(&mut self, seed: u64) {
+        self.flows.set_seed(seed);
+    }
+
     /// The servers, in slot order.
     pub fn servers(&self) -> impl Iterator<Item = &Server> {
         self.servers.iter().flatten()
@@ -897,17 +925,22 @@ impl<const B: usize, const P: usize, const M: usize, const N: usize> Controller<
     }
 
     /// Routes a key at tick `now` (see the [module docs](self)): the id of its
-    /// server.
+    /// server. On error nothing changes: not the counters, not the flow table's
+    /// contents, counters or clock.
     ///
     /// # Errors
-    /// [`ProtocolError::NoServerUp`] or [`ProtocolError::Clock`].
+    /// [`ProtocolError::NoServerUp`], or [`ProtocolError::Clock`] if `now` is
+    /// less than the flow TTL behind the flow table's clock (see
+    /// [`TtlCache::advance`]).
     pub fn route(&mut self, key: &[u8], now: Instant) -> Result<BackendId, ProtocolError> {
+        // Both checks come before the flow table is touched: with a server up,
+        // the strategy always picks, so nothing below can fail.
+        if !self.servers().any(|s| s.up) {
+            return Err(ProtocolError::NoServerUp);
+        }
+        self.flows.advance(now).map_err(|_| ProtocolError::Clock)?;
         let h = crate::hash(key);
-        let pinned = self
-            .flows
-            .get(&h, now)
-            .map_err(|_| ProtocolError::Clock)?
-            .copied();
+        let pinned = self.flows.get(&h).copied();
         let live = |c: &Self, id: BackendId| c.by_id(id).is_some_and(|s| s.up);
         let id = match pinned {
             Some(id) if live(self, id) => {
@@ -915,13 +948,11 @@ impl<const B: usize, const P: usize, const M: usize, const N: usize> Controller<
                 id
             }
             stale => {
-                let id = self
-                    .strategies
-                    .get(self.kind)
-                    .pick(h)
-                    .ok_or(ProtocolError::NoServerUp)?;
-                // `get` accepted the clock just above, so this cannot fail.
-                let _ = self.flows.insert(h, id, now);
+                let Some(id) = self.strategies.get(self.kind).pick(h) else {
+                    debug_assert!(false, "a server is up but the strategy picks none");
+                    return Err(ProtocolError::NoServerUp);
+                };
+                let _ = self.flows.insert(h, id);
                 let c = &mut self.counters;
                 if stale.is_some() {
                     c.flow_repinned = c.flow_repinned.saturating_add(1);
@@ -945,7 +976,8 @@ impl<const B: usize, const P: usize, const M: usize, const N: usize> Controller<
     }
 
     /// Back to the state after [`new`](Self::new): no servers, the ring, an
-    /// empty flow table, zero counters.
+    /// empty flow table that has forgotten its clock (the next tick is accepted
+    /// whatever it is), zero counters. The flow table's seed is kept.
     pub fn reset(&mut self) {
         // Empty the big strategies in place (a fresh ring or Maglev table would
         // be built on the stack first); the small ones are rebuilt, so that jump
@@ -1024,9 +1056,7 @@ impl<const B: usize, const P: usize, const M: usize, const N: usize> Controller<
         now: Instant,
         out: &mut W,
     ) -> Result<fmt::Result, ProtocolError> {
-        self.flows
-            .purge_expired(now)
-            .map_err(|_| ProtocolError::Clock)?;
+        self.flows.advance(now).map_err(|_| ProtocolError::Clock)?;
         let c = self.counters;
         let f = self.flows.stats();
         let count = self.servers().count();

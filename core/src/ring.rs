@@ -15,19 +15,29 @@
 //!
 //! `Ring<B, P, I>` holds up to `B` backends and `P` points inline: 8 bytes per
 //! point (32-bit position, 16-bit backend slot, 16-bit backend id) plus 4 bytes per index
-//! entry. The optional prefix index has `I` entries: entry `b` holds the first
-//! point at or after the start of the `b`-th of `I` equal arcs, so a lookup jumps
-//! straight to its arc and searches only the few points inside it. With `I` near
-//! the number of points, lookups are *O*(1) expected; with `I = 0` (no index, for
-//! the smallest MCUs) they are a binary search, *O*(log P).
+//! entry of capacity, and the fleet table (see `Fleet`: 24 bytes per backend
+//! plus 4 for its id index). The optional prefix index has room for `I`
+//! entries and uses `A` of them, a power of two sized to the points: the
+//! smallest `>= len` (one to two entries per point), at most the largest power
+//! of two `<= I`. Entry `b` holds the first point at or after the start of the
+//! `b`-th of `A` equal arcs, `b << (32 - log2 A)`, so a lookup jumps straight to
+//! its arc (a shift, no division) and searches only the point or two inside
+//! it. Sizing to the points keeps the index no bigger than the points (64 KiB
+//! for 10,000 points rather than 256 KiB at `I = 65,536`), so it stays in cache
+//! next to other work. Adding or removing points shifts the entries after them
+//! by a count (no re-scan of the points); the index is re-sized and refilled
+//! only when the points outgrow it or fall below a quarter of it. With `I` at
+//! least the number of points, lookups are *O*(1) expected; with `I = 0` (no
+//! index, for the smallest MCUs) they are a binary search, *O*(log P).
 //!
 //! | operation | cost |
 //! | --- | --- |
-//! | [`Ring::lookup`] | *O*(1) expected with `I ~ P`, *O*(log P) with `I = 0` |
-//! | [`Ring::lookup_healthy`] | as lookup, plus one step per down point passed |
+//! | [`Ring::lookup`] | *O*(1) expected with `I >= P`, *O*(log P) with `I = 0` |
+//! | [`Ring::lookup_healthy`] | as lookup when the owner is up; otherwise one step per point passed, no scratch |
 //! | [`Ring::replicas`] | as lookup, then one step per point walked |
-//! | [`Ring::add`] | *O*(P x ceil(k / 64) + k log k + I) for k new points: merged in place |
-//! | [`Ring::remove`], [`Ring::set_weight`] | *O*(P + I) (+ add's cost for set_weight) |
+//! | [`Ring::add`] | *O*(P x ceil(k / 64) + k log k + A x ceil(k / 64)) for k new points: merged in place, index entries shifted (refilled, *O*(P + A), when it grows) |
+//! | [`Ring::add_many`] | *O*(P log P + A): one sort, one index fill |
+//! | [`Ring::remove`], [`Ring::set_weight`] | *O*(P + A) (+ add's cost for set_weight) |
 //!
 //! No operation allocates or panics; the ring rebuilds in place.
 
@@ -37,7 +47,7 @@ use core::fmt;
 use crate::fleet::{
     AddError, Backend, BackendId, Fleet, UnknownBackend, WeightError, check_weight,
 };
-use crate::hash::{mix, position, reduce32};
+use crate::hash::{mix, position};
 
 /// Virtual nodes per unit of weight when none is given: between libketama's 160 and
 /// the 100 that Scenario C shows is enough for a coefficient of variation under 0.1.
@@ -137,6 +147,11 @@ pub struct Ring<const B: usize, const P: usize, const I: usize = 0> {
     fleet: Fleet<B>,
     len: usize,
     points: [Point; P],
+    /// Entries in use, `index[..arcs]`: a power of two sized to the points (see
+    /// [`Self::arcs_for`]), 0 before the first build or with `I = 0`.
+    arcs: usize,
+    /// `32 - log2(arcs)`: a position's arc is `pos >> shift`.
+    shift: u32,
     index: [u32; I],
 }
 
@@ -146,7 +161,7 @@ impl<const B: usize, const P: usize, const I: usize> fmt::Debug for Ring<B, P, I
             .field("vnodes", &self.vnodes)
             .field("backends", &self.fleet.as_slice())
             .field("points", &self.len)
-            .field("index", &I)
+            .field("index", &self.arcs)
             .finish()
     }
 }
@@ -182,6 +197,8 @@ impl<const B: usize, const P: usize, const I: usize> Ring<B, P, I> {
             fleet: Fleet::new(),
             len: 0,
             points: [EMPTY_POINT; P],
+            arcs: 0,
+            shift: 32,
             index: [0; I],
         })
     }
@@ -203,6 +220,8 @@ impl<const B: usize, const P: usize, const I: usize> Ring<B, P, I> {
             fleet: Fleet::new(),
             len: 0,
             points: [EMPTY_POINT; P],
+            arcs: 0,
+            shift: 32,
             index: [0; I],
         }
     }
@@ -277,8 +296,11 @@ impl<const B: usize, const P: usize, const I: usize> Ring<B, P, I> {
             return Err(AddError::NoRoom);
         }
         let slot = self.fleet.push(id, name_hash, weight)?;
-        self.insert_points(slot, name_hash, 0, k);
-        self.rebuild_index();
+        let resize = self.arcs != Self::arcs_for(self.arcs, self.len + k);
+        self.insert_points(slot, name_hash, 0, k, !resize);
+        if resize {
+            self.rebuild_index();
+        }
         Ok(())
     }
 
@@ -351,7 +373,9 @@ impl<const B: usize, const P: usize, const I: usize> Ring<B, P, I> {
         let slot = self.fleet.slot(id).ok_or(UnknownBackend(id))?;
         self.remove_points(slot, true);
         self.fleet.remove_slot(slot);
-        self.rebuild_index();
+        if self.arcs != Self::arcs_for(self.arcs, self.len) {
+            self.rebuild_index();
+        }
         Ok(())
     }
 
@@ -373,9 +397,11 @@ impl<const B: usize, const P: usize, const I: usize> Ring<B, P, I> {
             return Err(WeightError::NoRoom);
         }
         self.remove_points(slot, false);
-        self.insert_points(slot, name_hash, 0, new_k);
+        self.insert_points(slot, name_hash, 0, new_k, true);
         self.fleet.set_weight(slot, weight);
-        self.rebuild_index();
+        if self.arcs != Self::arcs_for(self.arcs, self.len) {
+            self.rebuild_index();
+        }
         Ok(())
     }
 
@@ -401,12 +427,41 @@ impl<const B: usize, const P: usize, const I: usize> Ring<B, P, I> {
     /// The first backend clockwise from `key_hash` that is up, without rebuilding:
     /// a down backend's keys spread over the next points, others stay put. `None`
     /// when empty or when every backend is down.
+    ///
+    /// With every backend up this is [`lookup`](Self::lookup) plus one test of
+    /// the fleet's count of down backends; when some are down but the owner is
+    /// up, plus one read of the owner's flag: *O*(1) expected either way. Otherwise it walks
+    /// the points clockwise to the first one whose backend is up, one step per
+    /// point passed, with no scratch memory (*O*(1) when every backend is down,
+    /// from the fleet's running up-weight).
     #[must_use]
+    #[inline]
     pub fn lookup_healthy(&self, key_hash: u64) -> Option<BackendId> {
-        self.walk(key_hash)
-            .filter_map(|slot| self.fleet.get(slot))
-            .find(|b| b.up)
-            .map(|b| b.id)
+        let i = self.find(position(key_hash))?;
+        let p = self.points.get(i)?;
+        // With every backend up (the fleet counts the down ones) this is
+        // `lookup` plus one predictable branch: no read of the fleet table.
+        if self.fleet.all_up() || self.fleet.get(usize::from(p.slot))?.up {
+            return Some(BackendId(p.id));
+        }
+        self.walk_to_up(i)
+    }
+
+    /// The slow path of [`lookup_healthy`](Self::lookup_healthy): the first point
+    /// after `i` (clockwise, wrapping) whose backend is up. No scratch: the
+    /// first such point is the first such distinct backend, so the walk needs no
+    /// set of backends already seen. At most one lap.
+    #[cold]
+    fn walk_to_up(&self, i: usize) -> Option<BackendId> {
+        if self.fleet.up_weight() == 0 {
+            return None;
+        }
+        let pts = self.points.get(..self.len)?;
+        let (head, tail) = pts.split_at(i.min(pts.len()));
+        tail.iter()
+            .chain(head)
+            .find(|p| self.fleet.get(usize::from(p.slot)).is_some_and(|b| b.up))
+            .map(|p| BackendId(p.id))
     }
 
     /// Up to `n` distinct backends in ring order from `key_hash` (the first is
@@ -454,14 +509,15 @@ impl<const B: usize, const P: usize, const I: usize> Ring<B, P, I> {
         if n == 0 {
             return None;
         }
-        let (lo, hi) = if I == 0 {
+        let (lo, hi) = if I == 0 || self.arcs == 0 {
             (0, n)
         } else {
-            let b = reduce32(pos, I as u32) as usize;
+            let b = (u64::from(pos) >> self.shift) as usize;
             let lo = *self.index.get(b)? as usize;
-            let hi = match self.index.get(b + 1) {
-                Some(&h) => h as usize,
-                None => n,
+            let hi = if b + 1 < self.arcs {
+                *self.index.get(b + 1)? as usize
+            } else {
+                n
             };
             (lo, hi)
         };
@@ -486,7 +542,16 @@ impl<const B: usize, const P: usize, const I: usize> Ring<B, P, I> {
 
     /// Generates points `first..first + k` of a backend and merges them in,
     /// `CHUNK` at a time, backwards from the end (no scratch beyond the chunk).
-    fn insert_points(&mut self, slot: usize, name_hash: u64, first: usize, k: usize) {
+    /// When `update_index`, the index entries after each chunk's points are
+    /// shifted up by the number of chunk points before them (no re-scan).
+    fn insert_points(
+        &mut self,
+        slot: usize,
+        name_hash: u64,
+        first: usize,
+        k: usize,
+        update_index: bool,
+    ) {
         let id = self.fleet.get(slot).map_or(0, |b| b.id.0);
         let mut buf = [EMPTY_POINT; CHUNK];
         let mut done = 0;
@@ -513,27 +578,38 @@ impl<const B: usize, const P: usize, const I: usize> Ring<B, P, I> {
                 }
             }
             self.merge_back(chunk);
+            if update_index {
+                self.index_add(chunk);
+            }
             done += c;
         }
     }
 
-    /// Merges a sorted chunk into `points[..len]`, filling from the back.
+    /// Merges a sorted chunk into `points[..len]`, filling from the back: for
+    /// each chunk point, largest first, a binary search finds the original
+    /// points that go after it and one `copy_within` (a memmove) shifts them,
+    /// so each original point moves once, in blocks, with `O(k log P)`
+    /// comparisons instead of one per point moved.
     fn merge_back(&mut self, chunk: &[Point]) {
+        let fleet = &self.fleet;
+        let Some(pts) = self.points.get_mut(..self.len + chunk.len()) else {
+            debug_assert!(false, "the caller checked the capacity");
+            return;
+        };
         let mut i = self.len;
-        let mut j = chunk.len();
-        let mut w = self.len + chunk.len();
-        debug_assert!(w <= P);
-        while j > 0 {
-            let b = chunk[j - 1];
-            let take_a = i > 0
-                && Self::cmp_points(&self.fleet, &self.points[i - 1], &b) == Ordering::Greater;
-            w -= 1;
-            if take_a {
-                i -= 1;
-                self.points[w] = self.points[i];
-            } else {
-                j -= 1;
-                self.points[w] = b;
+        let mut w = pts.len();
+        for b in chunk.iter().rev() {
+            // Originals strictly after `b` in ring order go behind it.
+            let pos = pts
+                .get(..i)
+                .unwrap_or(&[])
+                .partition_point(|a| Self::cmp_points(fleet, a, b) != Ordering::Greater);
+            let n = i - pos;
+            pts.copy_within(pos..i, w - n);
+            w -= n + 1;
+            i = pos;
+            if let Some(slot) = pts.get_mut(w) {
+                *slot = *b;
             }
         }
         self.len += chunk.len();
@@ -541,12 +617,30 @@ impl<const B: usize, const P: usize, const I: usize> Ring<B, P, I> {
 
     /// Drops the points of `slot`; when `renumber`, slots above it shift down by one
     /// (the fleet is about to remove that slot).
+    ///
+    /// The index entries are shifted down in the same pass: entry `b` loses the
+    /// number of removed points in arcs before `b`.
     fn remove_points(&mut self, slot: usize, renumber: bool) {
+        let arcs = self.arcs.min(I);
         let mut w = 0;
+        let mut removed = 0u32;
+        let mut next_b = 0usize;
         for r in 0..self.len {
             let mut p = self.points[r];
             let s = usize::from(p.slot);
             if s == slot {
+                if arcs > 0 {
+                    // Entries next_b..=arc(p) start at or before p, after the
+                    // `removed` points before it.
+                    let a = self.arc(p.pos);
+                    if removed > 0 {
+                        if let Some(run) = self.index.get_mut(next_b..=a) {
+                            run.iter_mut().for_each(|e| *e -= removed);
+                        }
+                    }
+                    next_b = next_b.max(a + 1);
+                }
+                removed += 1;
                 continue;
             }
             if renumber && s > slot {
@@ -555,18 +649,85 @@ impl<const B: usize, const P: usize, const I: usize> Ring<B, P, I> {
             self.points[w] = p;
             w += 1;
         }
+        if let Some(run) = self.index.get_mut(next_b..arcs) {
+            run.iter_mut().for_each(|e| *e -= removed);
+        }
         self.len = w;
     }
 
-    fn rebuild_index(&mut self) {
-        if I == 0 {
+    /// The arc of position `pos` in the index in use.
+    #[inline]
+    fn arc(&self, pos: u32) -> usize {
+        (u64::from(pos) >> self.shift) as usize
+    }
+
+    /// Shifts the index up for a sorted chunk of points just merged in: entry
+    /// `b` gains the number of chunk points in arcs before `b`. *O*(arcs after
+    /// the chunk's first point).
+    fn index_add(&mut self, chunk: &[Point]) {
+        let arcs = self.arcs.min(I);
+        if arcs == 0 {
             return;
         }
+        for (j, p) in chunk.iter().enumerate() {
+            let from = self.arc(p.pos) + 1;
+            let to = chunk.get(j + 1).map_or(arcs, |q| self.arc(q.pos) + 1);
+            let add = (j + 1) as u32;
+            if let Some(run) = self.index.get_mut(from..to) {
+                run.iter_mut().for_each(|e| *e += add);
+            }
+        }
+    }
+
+    /// The largest power of two `<= I` (0 for `I = 0`): the most index entries
+    /// a ring uses.
+    const MAX_ARCS: usize = if I == 0 {
+        0
+    } else {
+        1 << (usize::BITS - 1 - I.leading_zeros())
+    };
+
+    /// Index entries for `len` points when `current` are in use: the smallest
+    /// power of two `>= len` (one to two entries per point), capped at
+    /// [`Self::MAX_ARCS`]. Grows as soon as the points outnumber the entries;
+    /// shrinks only below a quarter, so a ring that oscillates around a power
+    /// of two does not rebuild on every change.
+    fn arcs_for(current: usize, len: usize) -> usize {
+        let want = len
+            .max(1)
+            .checked_next_power_of_two()
+            .unwrap_or(Self::MAX_ARCS);
+        let want = want.min(Self::MAX_ARCS);
+        if current != 0 && want < current && len >= current / 4 {
+            current
+        } else {
+            want
+        }
+    }
+
+    /// Re-sizes the index to the points ([`Self::arcs_for`]) and fills it:
+    /// *O*(len + arcs).
+    fn rebuild_index(&mut self) {
+        self.fill_index(Self::arcs_for(self.arcs, self.len));
+    }
+
+    /// Fills `arcs` index entries (a power of two `<= I`, or 0) from the points,
+    /// with no division: *O*(len + arcs).
+    fn fill_index(&mut self, arcs: usize) {
+        debug_assert!(arcs <= Self::MAX_ARCS && (arcs == 0 || arcs.is_power_of_two()));
+        self.arcs = arcs.min(Self::MAX_ARCS);
+        if self.arcs == 0 {
+            self.shift = 32;
+            return;
+        }
+        self.shift = 32 - self.arcs.trailing_zeros();
+        let shift = self.shift;
         let mut i = 0usize;
-        for (b, slot) in self.index.iter_mut().enumerate() {
-            // Smallest position whose arc is `b`: ceil(b * 2^32 / I).
-            let start = ((b as u64) << 32).div_ceil(I as u64);
-            while i < self.len && u64::from(self.points[i].pos) < start {
+        let pts = self.points.get(..self.len).unwrap_or(&[]);
+        for (b, slot) in self.index.iter_mut().take(self.arcs).enumerate() {
+            // Smallest position whose arc is `b`.
+            let start = (b as u64) << shift;
+            while pts.get(i).is_some_and(|p| u64::from(p.pos) < start) {
                 i += 1;
             }
             *slot = i as u32;
@@ -882,6 +1043,212 @@ mod tests {
         assert_eq!(many.add_many(&big), Err((1, AddError::NoRoom)));
         assert_eq!(before, many.points().collect::<Vec<_>>());
         assert_eq!(many.len(), 6);
+    }
+
+    /// The index a full rebuild gives for the ring's current points.
+    fn rebuilt<const B2: usize, const P2: usize, const I2: usize>(
+        r: &Ring<B2, P2, I2>,
+    ) -> (usize, Vec<u32>) {
+        let mut fresh = r.clone();
+        fresh.fill_index(r.arcs);
+        (fresh.arcs, fresh.index[..fresh.arcs].to_vec())
+    }
+
+    #[derive(Debug, Clone)]
+    enum Op {
+        Add(u16, u32),
+        Remove(u16),
+        SetWeight(u16, u32),
+        SetUp(u16, bool),
+    }
+
+    fn op() -> impl proptest::strategy::Strategy<Value = Op> {
+        use proptest::prelude::*;
+        prop_oneof![
+            3 => (0u16..12, 1u32..5).prop_map(|(i, w)| Op::Add(i, w)),
+            2 => (0u16..12).prop_map(Op::Remove),
+            1 => (0u16..12, 1u32..5).prop_map(|(i, w)| Op::SetWeight(i, w)),
+            2 => (0u16..12, any::<bool>()).prop_map(|(i, u)| Op::SetUp(i, u)),
+        ]
+    }
+
+    /// Reference for `lookup_healthy`: the first point clockwise at or after
+    /// the key whose backend is up, by linear scan over the points.
+    fn naive_healthy<const B2: usize, const P2: usize, const I2: usize>(
+        r: &Ring<B2, P2, I2>,
+        key: u64,
+    ) -> Option<BackendId> {
+        let pos = position(key);
+        let pts = &r.points[..r.len];
+        let start = pts.iter().position(|p| p.pos >= pos).unwrap_or(0);
+        pts[start..]
+            .iter()
+            .chain(&pts[..start])
+            .find(|p| r.fleet.get(p.slot as usize).unwrap().up)
+            .map(|p| BackendId(p.id))
+    }
+
+    /// After every operation: the incrementally maintained index equals a full
+    /// rebuild (entry for entry, and its size), lookups equal a linear scan,
+    /// and `lookup_healthy` equals the scan that skips down backends.
+    fn run_ops<const I2: usize>(ops: &[Op], keys: &[u64]) {
+        let mut r: Ring<12, 1024, I2> = Ring::new(RingConfig::new(20)).unwrap();
+        for op in ops {
+            match *op {
+                Op::Add(i, w) => {
+                    let _ = r.add(BackendId(i), &[b'n', i as u8], w);
+                }
+                Op::Remove(i) => {
+                    let _ = r.remove(BackendId(i));
+                }
+                Op::SetWeight(i, w) => {
+                    let _ = r.set_weight(BackendId(i), w);
+                }
+                Op::SetUp(i, up) => {
+                    let _ = r.set_up(BackendId(i), up);
+                }
+            }
+            let (arcs, index) = rebuilt(&r);
+            assert_eq!(r.arcs, arcs, "index size after {op:?}");
+            assert_eq!(&r.index[..r.arcs], &index[..], "index after {op:?}");
+            if I2 > 0 && r.len > 0 {
+                // Sized to the points: at least one entry per point (up to the
+                // capacity), at most four.
+                assert!(r.arcs >= r.len.min(Ring::<12, 1024, I2>::MAX_ARCS));
+                assert!(
+                    r.arcs <= (4 * r.len).max(4),
+                    "{} entries for {} points",
+                    r.arcs,
+                    r.len
+                );
+            }
+            for &k in keys {
+                let pos = position(k);
+                let pts = &r.points[..r.len];
+                let p = pts.iter().find(|p| p.pos >= pos).or(pts.first());
+                assert_eq!(r.lookup(k), p.map(|p| BackendId(p.id)));
+                assert_eq!(r.lookup_healthy(k), naive_healthy(&r, k));
+                // The walk-based answer (what lookup_healthy used to be).
+                let walked = r
+                    .replicas(k, usize::MAX)
+                    .find(|&id| r.backend(id).unwrap().up);
+                assert_eq!(r.lookup_healthy(k), walked);
+            }
+        }
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(64))]
+
+        #[test]
+        fn incremental_index_equals_rebuild(
+            ops in proptest::collection::vec(op(), 1..60),
+            keys in proptest::collection::vec(proptest::prelude::any::<u64>(), 32),
+        ) {
+            run_ops::<0>(&ops, &keys);
+            run_ops::<7>(&ops, &keys);
+            run_ops::<64>(&ops, &keys);
+            run_ops::<4096>(&ops, &keys);
+        }
+    }
+
+    #[test]
+    fn index_is_sized_to_the_points() {
+        let mut r: Ring<128, 12_800, 65_536> = Ring::new(RingConfig::new(100)).unwrap();
+        for i in 0..100u16 {
+            r.add(BackendId(i), &i.to_le_bytes(), 1).unwrap();
+        }
+        // 10,000 points: 16,384 entries (64 KiB), not 65,536.
+        assert_eq!(r.arcs, 16_384);
+        for i in 0..90u16 {
+            r.remove(BackendId(i)).unwrap();
+        }
+        // 1,000 points: shrunk below a quarter, to 1,024 entries.
+        assert_eq!(r.arcs, 1_024);
+        let small: Ring<4, 64, 1000> = Ring::new(RingConfig::new(10)).unwrap();
+        assert_eq!(Ring::<4, 64, 1000>::MAX_ARCS, 512);
+        assert_eq!(small.arcs, 0);
+    }
+
+    /// Nanoseconds since the first call. Rounds are short, so on a loaded
+    /// machine the minimum over many rounds is one that ran undisturbed.
+    fn cpu_ns() -> u64 {
+        static T0: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
+        T0.get_or_init(std::time::Instant::now).elapsed().as_nanos() as u64
+    }
+
+    fn min_cpu(rounds: usize, mut f: impl FnMut()) -> f64 {
+        (0..rounds)
+            .map(|_| {
+                let t = cpu_ns();
+                f();
+                (cpu_ns() - t) as f64
+            })
+            .fold(f64::INFINITY, f64::min)
+    }
+
+    fn probe_pick<const B2: usize, const P2: usize, const I2: usize>() {
+        let names: Vec<Vec<u8>> = (0..B2)
+            .map(|i| format!("10.0.{}.{}:11211", i / 256, i % 256).into_bytes())
+            .collect();
+        let batch: Vec<(BackendId, &[u8], u32)> = names
+            .iter()
+            .enumerate()
+            .map(|(i, n)| (BackendId(i as u16), n.as_slice(), 1))
+            .collect();
+        let mut r: Box<Ring<B2, P2, I2>> = Box::new(Ring::new(RingConfig::new(100)).unwrap());
+        r.add_many(&batch).unwrap();
+        let keys: Vec<u64> = (0..4096u64).map(|k| hash_u64(k ^ 0x5555)).collect();
+        let (mut lk, mut pk) = (f64::INFINITY, f64::INFINITY);
+        for _ in 0..40 {
+            lk = lk.min(min_cpu(5, || {
+                for &k in &keys {
+                    std::hint::black_box(r.lookup(std::hint::black_box(k ^ 1)));
+                }
+            }));
+            pk = pk.min(min_cpu(5, || {
+                for &k in &keys {
+                    std::hint::black_box(r.lookup_healthy(std::hint::black_box(k ^ 1)));
+                }
+            }));
+        }
+        println!(
+            "B = {B2}: lookup {:.2} ns, pick {:.2} ns, ratio {:.3}",
+            lk / 4096.0,
+            pk / 4096.0,
+            pk / lk
+        );
+    }
+
+    #[test]
+    #[ignore = "timing only: RUST_MIN_STACK=268435456 cargo test --release -p chring --lib ring_timing -- --ignored --nocapture"]
+    fn ring_timing() {
+        type R100 = Ring<128, 12_800, 65_536>;
+        let names: Vec<Vec<u8>> = (0..101)
+            .map(|i| format!("10.0.0.{i}:11211").into_bytes())
+            .collect();
+        let build = || {
+            let mut r: Box<R100> = Box::new(Ring::new(RingConfig::new(100)).unwrap());
+            for (i, n) in names[..100].iter().enumerate() {
+                r.add(BackendId(i as u16), n, 1).unwrap();
+            }
+            r
+        };
+        let t = min_cpu(40, || drop(std::hint::black_box(build())));
+        println!("100 single adds: {:.1} us", t / 1e3);
+        let base = build();
+        let mut one = f64::INFINITY;
+        for _ in 0..200 {
+            let mut r = base.clone();
+            let t = cpu_ns();
+            r.add(BackendId(100), &names[100], 1).unwrap();
+            one = one.min((cpu_ns() - t) as f64);
+            std::hint::black_box(&r);
+        }
+        println!("one add to 100: {:.1} us", one / 1e3);
+        probe_pick::<8, 800, 1024>();
+        probe_pick::<1024, 102_400, 131_072>();
+        probe_pick::<16_384, 1_638_400, 2_097_152>();
     }
 
     #[test]

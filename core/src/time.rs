@@ -5,8 +5,9 @@
 //! serial-number arithmetic (RFC 1982): `b` is after `a` when `b - a` (wrapping) is
 //! below 2^31. The tick length is the caller's choice (1 µs wraps after 71 minutes,
 //! 1 ms after 49 days); the TTL cache stays exact across the wrap as long as
-//! consecutive calls are less than 2^31 ticks apart, and reports a
-//! [`ClockError`] otherwise instead of guessing.
+//! consecutive `advance`s are less than 2^31 ticks apart, reads a longer gap as
+//! "everything expired", and reports a [`ClockError`] only for a `now` less than
+//! one TTL behind its clock (see [`TtlCache::advance`](crate::TtlCache::advance)).
 
 use core::fmt;
 
@@ -80,22 +81,24 @@ impl Duration {
     }
 }
 
-/// The caller's clock went backwards, or jumped so far forward that a wrapping
-/// counter cannot tell the difference (2^31 ticks or more since the last call).
+/// The caller's clock went backwards: for [`TtlCache::advance`](crate::TtlCache::advance),
+/// `now` is 1 to `ttl - 1` ticks behind the cache's clock; for
+/// [`Instant::checked_since`], `self` is before `earlier` or 2^31 ticks or more
+/// after it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 #[non_exhaustive]
 pub enum ClockError {
-    /// `now` is before the previous call's `now`, or 2^31 ticks or more after it.
+    /// `now` is behind the clock it is compared with (see the type's docs).
     Backwards,
 }
 
 impl fmt::Display for ClockError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            ClockError::Backwards => f.write_str(
-                "clock went backwards (or jumped 2^31 ticks or more) since the previous call",
-            ),
+            ClockError::Backwards => {
+                f.write_str("clock went backwards: now is behind the previous call's tick")
+            }
         }
     }
 }

@@ -4,17 +4,26 @@
 //! which entry was evicted), the length, the contents and the statistics after
 //! every operation.
 //!
-//! The model keeps time as an absolute `u64`, so it never relies on wrapping
-//! arithmetic: the cache's ticks start near `u32::MAX` in many cases and wrap,
-//! and the comparison checks that expiry stays exact across the wrap. Clock steps
-//! range from 0 to beyond `MAX_STEP`, and some operations are issued at invalid
-//! times (before the previous call or more than `MAX_STEP` after it), which must
-//! fail and change nothing.
+//! The model keeps time as an absolute `u64` and reads the caller's 32-bit ticks
+//! with its own rule, written from the contract in the cache's module docs (not
+//! from the implementation), with `u64` remainders instead of wrapping
+//! arithmetic:
+//!
+//! - the first `advance` (and the first after `clear`) sets the clock;
+//! - `now` that is `ahead = (now - clock) mod 2^32 < 2^31` ticks ahead moves time
+//!   forward by `ahead`;
+//! - otherwise `now` is `behind = 2^32 - ahead` ticks behind: if `behind < ttl`
+//!   the call is refused and nothing changes, else every entry has expired and the
+//!   clock is `now`.
+//!
+//! The cache's ticks start near `u32::MAX` in many cases and wrap; clock steps
+//! range from 0 to beyond 2^31, and some `advance`s go back by less or more than
+//! the TTL. A second property drives the cache with a monotonic 64-bit clock,
+//! truncated to 32 bits as a hardware counter is, and checks it never locks up.
 
 use std::collections::HashMap;
 
-use chring::cache::{CacheIndex, InsertError};
-use chring::time::MAX_STEP;
+use chring::cache::CacheIndex;
 use chring::{CacheStats, ClockError, Duration, Inserted, Instant, TtlCache};
 use proptest::prelude::*;
 
@@ -25,6 +34,9 @@ type V = u32;
 /// frequent even with tiny capacities.
 const KEYS: u8 = 12;
 
+const WRAP: u64 = 1 << 32;
+const HALF: u64 = 1 << 31;
+
 #[derive(Debug, Clone)]
 enum Op {
     Get(K),
@@ -32,16 +44,16 @@ enum Op {
     GetMut(K),
     Insert(K),
     Remove(K),
-    Purge,
-    /// `peek` at `last + offset` (no clock check, no state change).
-    Peek(K, u32),
-    /// Move the caller's clock; the next call sees the new `now`.
+    Peek(K),
+    /// Move the caller's clock forward by this many ticks, then `advance`.
     Advance(u32),
-    /// An operation (0 get, 1 insert, 2 remove, 3 purge) at an invalid time:
-    /// `last - (1 + off % 1000)` or `last + MAX_STEP + 1 + off % 1000`.
-    BadTime(u8, K, bool, u32),
+    /// `advance` to `clock - (1 + off)`: behind the cache's clock, by less or
+    /// more than the TTL.
+    Back(u32),
     Clear,
     ResetStats,
+    /// Reseed (the model ignores seeds: results must not depend on them).
+    Seed(u64),
 }
 
 #[derive(Debug, Clone)]
@@ -60,9 +72,9 @@ struct Model {
     cap: usize,
     ttl: u64,
     idle: bool,
-    started: bool,
-    /// The previous accepted call's `now` (ticks) and its absolute time.
-    last: u32,
+    /// The tick of the last accepted `advance`, if any since the start or `clear`.
+    clock: Option<u32>,
+    /// Absolute time of the clock.
     abs: u64,
     /// key -> (value, absolute stamp, recency)
     map: HashMap<K, (V, u64, u64)>,
@@ -76,8 +88,7 @@ impl Model {
             cap,
             ttl: u64::from(ttl),
             idle,
-            started: false,
-            last: 0,
+            clock: None,
             abs: 0,
             map: HashMap::new(),
             tick: 0,
@@ -85,24 +96,33 @@ impl Model {
         }
     }
 
-    /// Accepts `now` if it is at most `MAX_STEP` ticks after the previous call,
-    /// then drops every expired entry.
-    fn advance(&mut self, now: u32) -> Result<usize, ClockError> {
-        if self.started {
-            let step = now.wrapping_sub(self.last);
-            if step > MAX_STEP {
-                return Err(ClockError::Backwards);
-            }
-            self.abs += u64::from(step);
-        }
-        self.started = true;
-        self.last = now;
+    fn expire(&mut self) -> usize {
         let (abs, ttl) = (self.abs, self.ttl);
         let before = self.map.len();
         self.map.retain(|_, &mut (_, stamp, _)| abs - stamp < ttl);
         let purged = before - self.map.len();
         self.stats.expirations += purged as u64;
-        Ok(purged)
+        purged
+    }
+
+    /// The documented clock rule (see the file's docs).
+    fn advance(&mut self, now: u32) -> Result<usize, ClockError> {
+        let Some(clock) = self.clock else {
+            self.clock = Some(now);
+            return Ok(0);
+        };
+        let ahead = (u64::from(now) + WRAP - u64::from(clock)) % WRAP;
+        if ahead < HALF {
+            self.abs += ahead;
+        } else if WRAP - ahead < self.ttl {
+            return Err(ClockError::Backwards);
+        } else {
+            // A gap longer than every TTL: anything later than all stamps by a
+            // TTL or more expires everything.
+            self.abs += WRAP;
+        }
+        self.clock = Some(now);
+        Ok(self.expire())
     }
 
     fn touch(&mut self) -> u64 {
@@ -110,8 +130,7 @@ impl Model {
         self.tick
     }
 
-    fn get(&mut self, k: K, now: u32) -> Result<Option<V>, ClockError> {
-        self.advance(now)?;
+    fn get(&mut self, k: K) -> Option<V> {
         let rec = self.touch();
         let (abs, idle) = (self.abs, self.idle);
         match self.map.get_mut(&k) {
@@ -121,29 +140,22 @@ impl Model {
                 if idle {
                     e.1 = abs;
                 }
-                Ok(Some(e.0))
+                Some(e.0)
             }
             None => {
                 self.stats.misses += 1;
-                Ok(None)
+                None
             }
         }
     }
 
-    fn insert(&mut self, k: K, v: V, now: u32) -> Result<Inserted<K, V>, InsertError<K, V>> {
-        if let Err(error) = self.advance(now) {
-            return Err(InsertError {
-                key: k,
-                value: v,
-                error,
-            });
-        }
+    fn insert(&mut self, k: K, v: V) -> Inserted<K, V> {
         let rec = self.touch();
         self.stats.insertions += 1;
         if let Some(e) = self.map.get_mut(&k) {
             let old = e.0;
             *e = (v, self.abs, rec);
-            return Ok(Inserted::Replaced(old));
+            return Inserted::Replaced(old);
         }
         let mut out = Inserted::New;
         if self.map.len() >= self.cap {
@@ -157,18 +169,7 @@ impl Model {
             out = Inserted::Evicted { key: victim, value };
         }
         self.map.insert(k, (v, self.abs, rec));
-        Ok(out)
-    }
-
-    fn remove(&mut self, k: K, now: u32) -> Result<Option<V>, ClockError> {
-        self.advance(now)?;
-        Ok(self.map.remove(&k).map(|e| e.0))
-    }
-
-    /// The value of `k` if alive `offset` ticks after the last accepted call.
-    fn peek(&self, k: K, offset: u32) -> Option<V> {
-        let e = self.map.get(&k)?;
-        (self.abs + u64::from(offset) - e.1 < self.ttl).then_some(e.0)
+        out
     }
 }
 
@@ -181,21 +182,25 @@ fn compare<const N: usize, Ix: CacheIndex>(
     prop_assert_eq!(cache.is_empty(), model.map.is_empty());
     prop_assert_eq!(cache.is_full(), model.map.len() == N);
     prop_assert_eq!(cache.stats(), model.stats, "stats after op {}", at);
+    prop_assert_eq!(
+        cache.now().map(Instant::ticks),
+        model.clock,
+        "clock after op {}",
+        at
+    );
     let mut got: Vec<(K, V)> = cache.iter().map(|(k, v)| (*k, *v)).collect();
     got.sort_unstable();
     let mut want: Vec<(K, V)> = model.map.iter().map(|(k, e)| (*k, e.0)).collect();
     want.sort_unstable();
     prop_assert_eq!(got, want, "contents after op {}", at);
-    if model.started {
-        for k in 0..KEYS {
-            prop_assert_eq!(
-                cache.peek(&k, Instant(model.last)).copied(),
-                model.peek(k, 0),
-                "peek({}) after op {}",
-                k,
-                at
-            );
-        }
+    for k in 0..KEYS {
+        prop_assert_eq!(
+            cache.peek(&k).copied(),
+            model.map.get(&k).map(|e| e.0),
+            "peek({}) after op {}",
+            k,
+            at
+        );
     }
     Ok(())
 }
@@ -217,21 +222,13 @@ fn run<const N: usize, Ix: CacheIndex>(case: &Case) -> Result<(), TestCaseError>
         seq += 1;
         match *op {
             Op::Get(k) => {
-                let got = cache.get(&k, Instant(now)).map(Option::<&V>::copied);
-                prop_assert_eq!(got, model.get(k, now), "get({}) at op {}", k, at);
+                let got = cache.get(&k).copied();
+                prop_assert_eq!(got, model.get(k), "get({}) at op {}", k, at);
             }
             Op::GetMut(k) => {
-                let got = match cache.get_mut(&k, Instant(now)) {
-                    Ok(Some(v)) => {
-                        let old = *v;
-                        *v = seq;
-                        Ok(Some(old))
-                    }
-                    Ok(None) => Ok(None),
-                    Err(e) => Err(e),
-                };
-                let want = model.get(k, now);
-                if let Ok(Some(_)) = want {
+                let got = cache.get_mut(&k).map(|v| std::mem::replace(v, seq));
+                let want = model.get(k);
+                if want.is_some() {
                     if let Some(e) = model.map.get_mut(&k) {
                         e.0 = seq;
                     }
@@ -239,74 +236,58 @@ fn run<const N: usize, Ix: CacheIndex>(case: &Case) -> Result<(), TestCaseError>
                 prop_assert_eq!(got, want, "get_mut({}) at op {}", k, at);
             }
             Op::Insert(k) => {
-                let got = cache.insert(k, seq, Instant(now));
-                prop_assert_eq!(got, model.insert(k, seq, now), "insert({}) at op {}", k, at);
+                let got = cache.insert(k, seq);
+                prop_assert_eq!(got, model.insert(k, seq), "insert({}) at op {}", k, at);
             }
             Op::Remove(k) => {
-                let got = cache.remove(&k, Instant(now));
-                prop_assert_eq!(got, model.remove(k, now), "remove({}) at op {}", k, at);
+                let got = cache.remove(&k);
+                let want = model.map.remove(&k).map(|e| e.0);
+                prop_assert_eq!(got, want, "remove({}) at op {}", k, at);
             }
-            Op::Purge => {
-                let got = cache.purge_expired(Instant(now));
-                prop_assert_eq!(got, model.advance(now), "purge at op {}", at);
+            Op::Peek(k) => {
+                let got = cache.peek(&k).copied();
+                prop_assert_eq!(got, model.map.get(&k).map(|e| e.0), "peek at op {}", at);
             }
-            Op::Peek(k, offset) => {
-                if model.started {
-                    let at_time = Instant(model.last.wrapping_add(offset));
-                    prop_assert_eq!(
-                        cache.peek(&k, at_time).copied(),
-                        model.peek(k, offset),
-                        "peek({}, +{}) at op {}",
-                        k,
-                        offset,
-                        at
-                    );
-                }
+            Op::Advance(step) => {
+                now = now.wrapping_add(step);
+                let got = cache.advance(Instant(now));
+                prop_assert_eq!(got, model.advance(now), "advance(+{}) at op {}", step, at);
             }
-            Op::Advance(step) => now = now.wrapping_add(step),
-            Op::BadTime(kind, k, back, off) => {
-                let bad = if back {
-                    model.last.wrapping_sub(1 + off % 1000)
+            Op::Back(off) => {
+                let Some(clock) = model.clock else { continue };
+                let bad = (u64::from(clock) + WRAP - 1 - u64::from(off)) % WRAP;
+                let bad = u32::try_from(bad).expect("below 2^32");
+                let before = cache.clone();
+                let got = cache.advance(Instant(bad));
+                let want = model.advance(bad);
+                prop_assert_eq!(
+                    got,
+                    want,
+                    "advance back {} at op {}",
+                    1 + u64::from(off),
+                    at
+                );
+                if want.is_err() {
+                    // Refused: nothing changed, stats and clock included.
+                    prop_assert_eq!(cache.stats(), before.stats());
+                    prop_assert_eq!(cache.now(), before.now());
+                    prop_assert_eq!(cache.len(), before.len());
                 } else {
-                    model.last.wrapping_add(MAX_STEP + 1 + off % 1000)
-                };
-                // Before the first call every time is valid; the model decides.
-                let stats = cache.stats();
-                let len = cache.len();
-                match kind % 4 {
-                    0 => {
-                        let got = cache.get(&k, Instant(bad)).map(Option::<&V>::copied);
-                        prop_assert_eq!(got, model.get(k, bad), "late get at op {}", at);
-                    }
-                    1 => {
-                        let got = cache.insert(k, seq, Instant(bad));
-                        prop_assert_eq!(got, model.insert(k, seq, bad), "late insert at {}", at);
-                    }
-                    2 => {
-                        let got = cache.remove(&k, Instant(bad));
-                        prop_assert_eq!(got, model.remove(k, bad), "late remove at op {}", at);
-                    }
-                    _ => {
-                        let got = cache.purge_expired(Instant(bad));
-                        prop_assert_eq!(got, model.advance(bad), "late purge at op {}", at);
-                    }
-                }
-                if model.last != bad {
-                    // Rejected: nothing changed, stats included.
-                    prop_assert_eq!(cache.stats(), stats);
-                    prop_assert_eq!(cache.len(), len);
-                } else {
-                    // Accepted (first call): the caller's clock follows.
                     now = bad;
                 }
             }
             Op::Clear => {
                 cache.clear();
                 model.map.clear();
+                model.clock = None;
             }
             Op::ResetStats => {
                 cache.reset_stats();
                 model.stats = CacheStats::default();
+            }
+            Op::Seed(s) => {
+                cache.set_seed(s);
+                prop_assert_eq!(cache.seed(), s);
             }
         }
         compare(&cache, &model, at)?;
@@ -322,10 +303,11 @@ fn step() -> impl Strategy<Value = u32> {
     prop_oneof![
         8 => 0u32..4,
         4 => 0u32..40,
-        1 => (MAX_STEP - 4)..=MAX_STEP,
-        1 => 0u32..=MAX_STEP,
-        // Huge: the next call must fail (unless further steps wrap it back).
-        1 => (MAX_STEP + 1)..=u32::MAX,
+        1 => (i32::MAX as u32 - 4)..=(i32::MAX as u32 + 4),
+        1 => 0u32..=i32::MAX as u32,
+        // 2^31 and more: a long gap, or a step back.
+        1 => (i32::MAX as u32 + 1)..=u32::MAX,
+        1 => (u32::MAX - 16)..=u32::MAX,
     ]
 }
 
@@ -335,13 +317,12 @@ fn op() -> impl Strategy<Value = Op> {
         1 => key().prop_map(Op::GetMut),
         7 => key().prop_map(Op::Insert),
         2 => key().prop_map(Op::Remove),
-        1 => Just(Op::Purge),
-        1 => (key(), prop_oneof![0u32..40, 0u32..=MAX_STEP]).prop_map(|(k, d)| Op::Peek(k, d)),
-        6 => step().prop_map(Op::Advance),
-        1 => (0u8..4, key(), any::<bool>(), any::<u32>())
-            .prop_map(|(kind, k, back, off)| Op::BadTime(kind, k, back, off)),
+        1 => key().prop_map(Op::Peek),
+        8 => step().prop_map(Op::Advance),
+        2 => prop_oneof![0u32..16, 0u32..=i32::MAX as u32].prop_map(Op::Back),
         1 => Just(Op::Clear),
         1 => Just(Op::ResetStats),
+        1 => any::<u64>().prop_map(Op::Seed),
     ]
 }
 
@@ -352,8 +333,8 @@ fn case() -> impl Strategy<Value = Case> {
         any::<bool>(),
         prop_oneof![
             4 => 1u32..=12,
-            1 => 1u32..=MAX_STEP,
-            1 => (MAX_STEP - 2)..=MAX_STEP,
+            1 => 1u32..=i32::MAX as u32,
+            1 => (i32::MAX as u32 - 2)..=i32::MAX as u32,
         ],
         prop_oneof![
             2 => (u32::MAX - 64)..=u32::MAX,
@@ -390,12 +371,68 @@ fn dispatch(case: &Case) -> Result<(), TestCaseError> {
     if case.ix16 { by_n!(u16) } else { by_n!(u32) }
 }
 
+/// A monotonic 64-bit clock, truncated to the 32-bit counter the cache sees,
+/// with gaps of any length (up to 2^36 ticks).
+fn monotonic_run(ttl: u32, start: u64, gaps: &[u64]) -> Result<(), TestCaseError> {
+    let mut c: TtlCache<u32, u64, 4, u16> = TtlCache::new_idle(Duration(ttl)).expect("ttl");
+    let mut real = start;
+    let counter = |r: u64| Instant(r as u32);
+    c.advance(counter(real)).expect("first advance");
+    let mut accepted = real;
+    for (i, &gap) in gaps.iter().enumerate() {
+        real += gap;
+        let r = gap % WRAP;
+        // Refused only if the counter reads as 1 to ttl - 1 ticks behind the
+        // clock: the gap since the last accepted call is within ttl - 1 ticks
+        // below a multiple of 2^32.
+        let since = (real - accepted) % WRAP;
+        let expect_refused = since >= HALF && WRAP - since < u64::from(ttl);
+        let got = c.advance(counter(real));
+        prop_assert_eq!(got.is_err(), expect_refused, "gap {} ({}) at {}", gap, r, i);
+        if got.is_ok() {
+            accepted = real;
+            prop_assert_eq!(c.now(), Some(counter(real)));
+        } else {
+            // Never refused for long: after ttl more ticks it is accepted.
+            let later = real + u64::from(ttl);
+            let mut probe = c.clone();
+            prop_assert!(
+                probe.advance(counter(later)).is_ok(),
+                "still refused at {}",
+                i
+            );
+        }
+        // Work is never refused.
+        let key = i as u32 % 6;
+        let _ = c.insert(key, real);
+        prop_assert_eq!(c.get(&key).copied(), Some(real));
+    }
+    Ok(())
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(512))]
 
     #[test]
     fn cache_matches_model(case in case()) {
         dispatch(&case)?;
+    }
+
+    #[test]
+    fn monotonic_clock_never_locks_up(
+        ttl in prop_oneof![1u32..=16, 1u32..=i32::MAX as u32],
+        start in any::<u32>(),
+        gaps in prop::collection::vec(
+            prop_oneof![
+                4 => 0u64..100,
+                2 => 0u64..(1 << 36),
+                1 => ((1u64 << 32) - 64)..=((1 << 32) + 64),
+                1 => ((1u64 << 31) - 64)..=((1 << 31) + 64),
+            ],
+            1..60,
+        ),
+    ) {
+        monotonic_run(ttl, u64::from(start), &gaps)?;
     }
 }
 
@@ -429,4 +466,31 @@ fn long_fixed_sequence_matches_model() {
         };
         dispatch(&case).unwrap();
     }
+}
+
+/// The scenario: a flow table idle for 25 days of 1 ms ticks (more than
+/// 2^31 ticks), then traffic again: accepted at once, everything expired.
+#[test]
+fn month_of_silence_at_1ms() {
+    let case = Case {
+        n: 4,
+        ix16: true,
+        idle: true,
+        ttl: 30_000,
+        start: 1_000,
+        ops: vec![
+            Op::Advance(0),
+            Op::Insert(1),
+            Op::Insert(2),
+            Op::Advance(25 * 24 * 3600 * 1000),
+            Op::Get(1),
+            Op::Insert(3),
+            Op::Advance(29_999),
+            Op::Get(3),
+            Op::Advance(30_000),
+            Op::Get(3),
+        ],
+    };
+    dispatch(&case).unwrap();
+    monotonic_run(30_000, 1_000, &[0, 25 * 24 * 3600 * 1000, 1, 30_000 * 5]).unwrap();
 }

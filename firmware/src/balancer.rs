@@ -91,7 +91,7 @@ pub struct RouteStats {
 #[cfg_attr(target_os = "none", derive(defmt::Format))]
 #[non_exhaustive]
 pub enum BalancerError {
-    /// `now` went backwards (or jumped 2^31 ticks or more).
+    /// `now` is less than the idle TTL behind the flow table's clock.
     Clock(ClockError),
     /// No backend is up.
     NoBackend,
@@ -243,16 +243,23 @@ impl<S: Strategy, const N: usize, const B: usize> Balancer<S, N, B> {
     /// hit, to count [`RouteStats::kept_off_strategy`]).
     ///
     /// # Errors
-    /// [`BalancerError::Clock`] if `now` is before the previous call's (nothing
-    /// changes), and [`BalancerError::NoBackend`] if no backend is up (the flow
-    /// table's lookup counters have counted the lookup; nothing else changes).
+    /// [`BalancerError::Clock`] if `now` is less than the idle TTL behind the
+    /// flow table's clock ([`chring::TtlCache::advance`]), and
+    /// [`BalancerError::NoBackend`] if no backend is up. Nothing changes on
+    /// error: not the counters, not the flow table (contents, counters, clock).
     pub fn route(
         &mut self,
         flow: FlowKey,
         key_hash: u64,
         now: Instant,
     ) -> Result<Route, BalancerError> {
-        let pinned = self.flows.get(&flow, now)?.copied();
+        // Both checks come before the flow table is touched: with a backend up,
+        // the strategy always picks, so nothing below can fail.
+        if !self.strategy.backends().iter().any(|b| b.up) {
+            return Err(BalancerError::NoBackend);
+        }
+        self.flows.advance(now)?;
+        let pinned = self.flows.get(&flow).copied();
         let route = match pinned {
             Some(backend) if self.is_up(backend) => {
                 if self.strategy.pick(key_hash) != Some(backend) {
@@ -264,13 +271,11 @@ impl<S: Strategy, const N: usize, const B: usize> Balancer<S, N, B> {
                 }
             }
             stale => {
-                let backend = self
-                    .strategy
-                    .pick(key_hash)
-                    .ok_or(BalancerError::NoBackend)?;
-                // The clock was accepted by `get` just above, so this cannot fail;
-                // if it ever did, the request is still routed (just not remembered).
-                let _ = self.flows.insert(flow, backend, now);
+                let Some(backend) = self.strategy.pick(key_hash) else {
+                    debug_assert!(false, "a backend is up but the strategy picks none");
+                    return Err(BalancerError::NoBackend);
+                };
+                let _ = self.flows.insert(flow, backend);
                 let how = if stale.is_some() {
                     How::Repinned
                 } else {
@@ -350,9 +355,10 @@ impl<S: Strategy, const N: usize, const B: usize> Balancer<S, N, B> {
     /// Live flows pinned to `id`, after purging expired ones. *O*(N).
     ///
     /// # Errors
-    /// [`BalancerError::Clock`] if `now` is before the previous call's.
+    /// [`BalancerError::Clock`] if `now` is less than the idle TTL behind the
+    /// flow table's clock; nothing changes then.
     pub fn flows_on(&mut self, id: BackendId, now: Instant) -> Result<usize, BalancerError> {
-        self.flows.purge_expired(now)?;
+        self.flows.advance(now)?;
         Ok(self.flows.iter().filter(|&(_, b)| *b == id).count())
     }
 
@@ -380,7 +386,16 @@ impl<S: Strategy, const N: usize, const B: usize> Balancer<S, N, B> {
         self.flows.stats()
     }
 
-    /// Flows in the table (expired ones count until the next call purges them).
+    /// Seeds the flow table's bucket hash (see [`chring::TtlCache::set_seed`]):
+    /// a balancer facing untrusted flow keys should call it at boot with a seed
+    /// from the TRNG or the chip's unique id. Routing never depends on the seed.
+    /// *O*(`N`).
+    pub fn seed_flows(&mut self, seed: u64) {
+        self.flows.set_seed(seed);
+    }
+
+    /// Flows in the table (all alive at the table's clock: the last accepted
+    /// `now`).
     #[must_use]
     pub fn flows_len(&self) -> usize {
         self.flows.len()
@@ -392,7 +407,9 @@ impl<S: Strategy, const N: usize, const B: usize> Balancer<S, N, B> {
         self.flows.ttl()
     }
 
-    /// Forgets every flow and zeroes every counter; the fleet stays.
+    /// Forgets every flow (and the flow table's clock: the next `now` is
+    /// accepted whatever it is) and zeroes every counter; the fleet and the seed
+    /// stay.
     pub fn reset(&mut self) {
         self.flows.clear();
         self.flows.reset_stats();
@@ -522,9 +539,26 @@ mod tests {
             Err(BalancerError::NoBackend)
         );
         assert!(!format!("{}", BalancerError::NoBackend).is_empty());
+        // Issue 10: a failed route changes nothing, the flow table's clock,
+        // counters and contents included (no purge either, though 1 has idled
+        // out by tick 1000).
+        let (flows, len) = (lb.flow_stats(), lb.flows_len());
+        assert_eq!(
+            lb.route(1, h(1), Instant(1000)),
+            Err(BalancerError::NoBackend)
+        );
+        assert_eq!(lb.flow_stats(), flows);
+        assert_eq!(lb.flows_len(), len);
+        lb.add_backend(BackendId(0), b"b0", 1).unwrap();
+        assert!(
+            lb.route(1, h(1), Instant(11)).is_ok(),
+            "clock moved to 1000"
+        );
         lb.reset();
         assert_eq!(lb.stats(), RouteStats::default());
         assert_eq!(lb.flows_len(), 0);
+        // Issue 10: reset forgets the flow table's clock, too.
+        assert!(lb.route(1, h(1), Instant(0)).is_ok());
         assert_eq!(lb.idle_ttl(), Duration(100));
         assert!(format!("{lb:?}").contains("Balancer"));
     }

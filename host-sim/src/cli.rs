@@ -12,7 +12,9 @@ use crate::config::ConfigFormat;
 use crate::plot::Format;
 use crate::route::{self, KeyRouter, StrategyRouter, UsageError};
 use crate::scenario::{self, ChangeArg, Scenario, ScenarioConfig};
-use crate::sim::{Arrival, IdDistribution, StrategyKind};
+use crate::sim::engine::{MAX_LATENCY_US, MAX_REQUESTS_PER_RUN};
+use crate::sim::strategy::{SIM_MAX_SERVERS, SIM_RING_POINTS};
+use crate::sim::{Arrival, IdDistribution, MAX_CACHE_CAPACITY, StrategyKind};
 
 /// Deterministic simulator of a cache tier behind chring's strategies.
 #[derive(Debug, Parser)]
@@ -94,16 +96,22 @@ pub struct ScenarioFlags {
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
 
-    /// Requests per second arriving at the balancer.
-    #[arg(long, default_value_t = 500.0, help_heading = "Workload")]
+    /// Requests per second arriving at the balancer, in (0, 100000000]; rate x
+    /// duration is at most 100000000 requests per run.
+    #[arg(long, default_value_t = 500.0, value_parser = rate, help_heading = "Workload")]
     pub rate: f64,
     /// Arrival process.
     #[arg(long, value_enum, default_value_t = Arrival::Poisson, help_heading = "Workload")]
     pub arrival: Arrival,
-    /// Number of customers (ids 0..N; the cache key).
-    #[arg(long, default_value_t = 1000, help_heading = "Workload")]
+    /// Number of customers (ids 0..N; the cache key), at least 1.
+    #[arg(
+        long,
+        default_value_t = 1000,
+        value_parser = clap::value_parser!(u64).range(1..),
+        help_heading = "Workload"
+    )]
     pub customers: u64,
-    /// Simulated time, seconds.
+    /// Simulated time, seconds (rate x duration at most 100000000 requests).
     #[arg(
         long,
         value_name = "SECONDS",
@@ -123,17 +131,29 @@ pub struct ScenarioFlags {
     )]
     pub zipf_s: f64,
 
-    /// Servers at the start.
-    #[arg(long, default_value_t = 5, help_heading = "Fleet and servers")]
+    /// Servers at the start, 1..=64 (scenario B's added one included).
+    #[arg(
+        long,
+        default_value_t = 5,
+        value_parser = servers(),
+        help_heading = "Fleet and servers"
+    )]
     pub servers: usize,
-    /// Ring virtual nodes per server.
-    #[arg(long, default_value_t = 100, help_heading = "Fleet and servers")]
+    /// Ring virtual nodes per server, 1..=32768 (vnodes x servers at most 32768).
+    #[arg(
+        long,
+        default_value_t = 100,
+        value_parser = vnodes(),
+        help_heading = "Fleet and servers"
+    )]
     pub vnodes: u32,
-    /// Cache entries per server (scenarios A and D; B uses --b-cache-capacity).
+    /// Cache entries per server, 1..=65536 (scenarios A and D; B uses
+    /// --b-cache-capacity).
     #[arg(
         long,
         value_name = "ENTRIES",
         default_value_t = 100,
+        value_parser = capacity(),
         help_heading = "Fleet and servers"
     )]
     pub cache_capacity: usize,
@@ -145,31 +165,37 @@ pub struct ScenarioFlags {
         help_heading = "Fleet and servers"
     )]
     pub ttl: f64,
-    /// Processing latency of each request before the cache read, ms.
+    /// Processing latency of each request before the cache read, ms. The three
+    /// latencies are each in [0, 2147483.647] ms, and so is their sum (2^31 - 1 µs:
+    /// the caches' clock).
     #[arg(
         long,
         value_name = "MS",
         default_value_t = 1.0,
+        value_parser = latency_ms,
         help_heading = "Fleet and servers"
     )]
     pub processing_ms: f64,
-    /// Cache read latency, ms.
+    /// Cache read latency, ms (at most 2147483.647 with the other two).
     #[arg(
         long,
         value_name = "MS",
         default_value_t = 0.1,
+        value_parser = latency_ms,
         help_heading = "Fleet and servers"
     )]
     pub cache_read_ms: f64,
-    /// Datastore read latency on a cache miss, ms.
+    /// Datastore read latency on a cache miss, ms (at most 2147483.647 with the
+    /// other two).
     #[arg(
         long,
         value_name = "MS",
         default_value_t = 5.0,
+        value_parser = latency_ms,
         help_heading = "Fleet and servers"
     )]
     pub datastore_ms: f64,
-    /// Metrics window, seconds.
+    /// Metrics window, seconds: windows x servers at most 4194304.
     #[arg(
         long,
         value_name = "SECONDS",
@@ -187,10 +213,12 @@ pub struct ScenarioFlags {
         help_heading = "Scenario A"
     )]
     pub a_strategies: Vec<StrategyKind>,
-    /// Cache capacities of scenario A's sweep (comma-separated).
+    /// Cache capacities of scenario A's sweep (comma-separated, each 1..=65536,
+    /// at most 64).
     #[arg(
         long,
         value_delimiter = ',',
+        value_parser = capacity(),
         default_value = "50,100,150,200,250,300,400",
         help_heading = "Scenario A"
     )]
@@ -232,11 +260,12 @@ pub struct ScenarioFlags {
         help_heading = "Scenario B"
     )]
     pub recovery_fraction: f64,
-    /// ... over every span of this many windows from then on.
+    /// ... over every span of this many windows from then on (at least 1).
     #[arg(
         long,
         value_name = "WINDOWS",
         default_value_t = 5,
+        value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..),
         help_heading = "Scenario B"
     )]
     pub recovery_windows: usize,
@@ -246,6 +275,7 @@ pub struct ScenarioFlags {
         long,
         value_name = "ENTRIES",
         default_value_t = 250,
+        value_parser = capacity(),
         help_heading = "Scenario B"
     )]
     pub b_cache_capacity: usize,
@@ -259,27 +289,41 @@ pub struct ScenarioFlags {
     )]
     pub b_ttl: f64,
 
-    /// Vnode counts of scenario C (comma-separated).
+    /// Vnode counts of scenario C (comma-separated, vnodes x backends at most
+    /// 32768, at most 64 counts).
     #[arg(
         long,
         value_delimiter = ',',
+        value_parser = vnodes(),
         default_value = "1,2,5,10,20,50,100,200,500",
         help_heading = "Scenario C"
     )]
     pub c_vnodes: Vec<u32>,
-    /// Keys per trial.
-    #[arg(long, default_value_t = 10_000, help_heading = "Scenario C")]
+    /// Keys per trial, 1..=10000000.
+    #[arg(
+        long,
+        default_value_t = 10_000,
+        value_parser = clap::value_parser!(u64).range(1..=crate::scenario::c::MAX_C_KEYS),
+        help_heading = "Scenario C"
+    )]
     pub c_keys: u64,
-    /// Backends.
-    #[arg(long, default_value_t = 5, help_heading = "Scenario C")]
+    /// Backends, 1..=64.
+    #[arg(long, default_value_t = 5, value_parser = servers(), help_heading = "Scenario C")]
     pub c_backends: usize,
-    /// Trials averaged (each with its own keys and backend names).
-    #[arg(long, default_value_t = 10, help_heading = "Scenario C")]
+    /// Trials averaged (each with its own keys and backend names), 1..=1000.
+    #[arg(
+        long,
+        default_value_t = 10,
+        value_parser = clap::value_parser!(u32)
+            .range(1..=i64::from(crate::scenario::c::MAX_C_TRIALS)),
+        help_heading = "Scenario C"
+    )]
     pub c_trials: u32,
     /// Vnode counts shown in the distribution bar chart (comma-separated).
     #[arg(
         long,
         value_delimiter = ',',
+        value_parser = vnodes(),
         default_value = "1,10,100",
         help_heading = "Scenario C"
     )]
@@ -290,9 +334,13 @@ pub struct ScenarioFlags {
 #[derive(Debug, Args)]
 #[command(
     after_help = "Keys: each stdin line is one key, its bytes without the \
-    final \\n (and without a \\r just before it). Output: `key,backend` per key, backend \
-    being the identity from FILE. Exit status 2 for bad arguments or input files, 1 for \
-    other errors."
+    final \\n (and without a \\r just before it). Output: `key,backend` per key, in input \
+    order, backend being the identity from FILE (or the server as the config writes it); \
+    names with a comma are refused. A key the daemon would not hash (e.g. nginx's empty \
+    key) prints as `key,` and is reported on stderr (`host-sim: key on line N not routed: \
+    REASON`); routing goes on. Exit status 0 when every key was routed, 3 when some were \
+    not (after every line is printed), 2 for bad arguments or input files, 1 for other \
+    errors."
 )]
 pub struct RouteArgs {
     /// Strategy: ring, maglev, jump, rendezvous or modulo (the key-affine ones).
@@ -328,6 +376,39 @@ pub struct RouteArgs {
     /// The upstream / pool / backend to use when the file has several.
     #[arg(long, value_name = "NAME", requires = "config")]
     pub pool: Option<String>,
+}
+
+/// `--servers`, `--c-backends`: 1..=64.
+fn servers() -> clap::builder::RangedU64ValueParser<usize> {
+    clap::builder::RangedU64ValueParser::<usize>::new().range(1..=SIM_MAX_SERVERS as u64)
+}
+
+/// Vnode counts: 1..=32768 (the simulator ring's points).
+fn vnodes() -> clap::builder::RangedI64ValueParser<u32> {
+    clap::value_parser!(u32).range(1..=SIM_RING_POINTS as i64)
+}
+
+/// Cache capacities: 1..=65536.
+fn capacity() -> clap::builder::RangedU64ValueParser<usize> {
+    clap::builder::RangedU64ValueParser::<usize>::new().range(1..=MAX_CACHE_CAPACITY as u64)
+}
+
+/// `--rate`: a finite number in (0, 10^8].
+fn rate(s: &str) -> Result<f64, String> {
+    let max = MAX_REQUESTS_PER_RUN as f64;
+    match s.parse::<f64>() {
+        Ok(v) if v > 0.0 && v <= max => Ok(v),
+        _ => Err(format!("expected requests per second in (0, {max}]")),
+    }
+}
+
+/// Latency flags: ms in [0, (2^31 - 1) / 1000].
+fn latency_ms(s: &str) -> Result<f64, String> {
+    let max = MAX_LATENCY_US as f64 / 1e3;
+    match s.parse::<f64>() {
+        Ok(v) if (0.0..=max).contains(&v) => Ok(v),
+        _ => Err(format!("expected milliseconds in [0, {max:.3}]")),
+    }
 }
 
 fn seconds(name: &str, v: f64, allow_zero: bool) -> Result<u64, UsageError> {
@@ -459,7 +540,9 @@ fn run_scenario(args: &ScenarioArgs) -> anyhow::Result<()> {
 
 fn run_route(args: &RouteArgs) -> anyhow::Result<()> {
     let mut router: Box<dyn KeyRouter> = match (&args.config, args.strategy, &args.backends) {
-        (Some(path), _, _) => crate::config::load(path, args.format, args.pool.as_deref())?,
+        // A configuration the readers refuse is a bad input file: status 2.
+        (Some(path), _, _) => crate::config::load(path, args.format, args.pool.as_deref())
+            .map_err(|e| UsageError(error_line(&e)))?,
         (None, Some(strategy), Some(backends)) => {
             let fleet = route::read_backends(backends)?;
             Box::new(StrategyRouter::new(strategy, args.vnodes, &fleet)?)
@@ -471,9 +554,11 @@ fn run_route(args: &RouteArgs) -> anyhow::Result<()> {
             .into());
         }
     };
+    route::check_backend_names(router.as_ref())?;
     let stdin = std::io::stdin().lock();
     let stdout = std::io::BufWriter::with_capacity(1 << 16, std::io::stdout().lock());
-    route::route_lines(router.as_mut(), stdin, stdout)?;
+    let summary = route::route_lines(router.as_mut(), stdin, stdout, std::io::stderr().lock())?;
+    summary.check()?;
     Ok(())
 }
 
@@ -497,8 +582,9 @@ fn one_line_clap(e: &clap::Error) -> String {
 /// Parses `args` (the program name first) and runs the command.
 ///
 /// # Errors
-/// [`UsageError`] for bad arguments or input files (exit status 2); anything
-/// else is a runtime error (exit status 1). `--help` and `--version` print and
+/// [`UsageError`] for bad arguments or input files (exit status 2);
+/// [`route::UnroutedKeys`] when `route` printed every key but some were not
+/// routed (exit status 3); anything else is a runtime error (exit status 1). `--help` and `--version` print and
 /// return `Ok`.
 pub fn run_with<I, T>(args: I) -> anyhow::Result<()>
 where
@@ -546,11 +632,15 @@ pub fn run() -> anyhow::Result<()> {
     run_with(std::env::args_os())
 }
 
-/// The exit status for an error from [`run`]: 2 for usage errors, else 1.
+/// The exit status for an error from [`run`]: 2 for usage errors, 3 when
+/// `route` printed every key but could not route some
+/// ([`route::UnroutedKeys`]), else 1.
 #[must_use]
 pub fn exit_code(e: &anyhow::Error) -> u8 {
     if e.chain().any(|c| c.is::<UsageError>()) {
         2
+    } else if e.chain().any(|c| c.is::<route::UnroutedKeys>()) {
+        3
     } else {
         1
     }

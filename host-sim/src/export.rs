@@ -197,8 +197,27 @@ fn chart(report: &Report, base: &str, path: &Path, format: Format) -> anyhow::Re
     }
 }
 
+/// Every file name host-sim writes into an output directory: `results.json`,
+/// and a CSV, an SVG and a PNG per chart.
+#[must_use]
+pub fn owned_names() -> Vec<String> {
+    let mut names = vec!["results.json".to_string()];
+    for (_, base) in CHARTS {
+        for ext in ["csv", "svg", "png"] {
+            names.push(format!("{base}.{ext}"));
+        }
+    }
+    names
+}
+
 /// Writes `results.json`, the CSVs and (unless `charts` is false) the charts of
 /// `report` into `dir` (created if missing); returns the paths written.
+///
+/// Everything is written into a temporary directory inside `dir` first; only
+/// when every file is written are the files of [`owned_names`] that this run
+/// did not write removed from `dir` (stale results of other scenarios or of the
+/// other chart format) and the new ones renamed into place. A run that fails
+/// leaves `dir` as it was; files host-sim does not write are never touched.
 ///
 /// # Errors
 /// The directory or a file cannot be written; PNG without a font.
@@ -208,7 +227,15 @@ pub fn write_all(
     format: Format,
     charts: bool,
 ) -> anyhow::Result<Vec<PathBuf>> {
-    fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    replace_outputs(dir, |tmp| write_into(report, tmp, format, charts))
+}
+
+fn write_into(
+    report: &Report,
+    dir: &Path,
+    format: Format,
+    charts: bool,
+) -> anyhow::Result<Vec<PathBuf>> {
     let mut written = Vec::new();
     let mut put = |name: String, contents: &str| -> anyhow::Result<()> {
         let path = dir.join(name);
@@ -231,6 +258,51 @@ pub fn write_all(
         }
     }
     Ok(written)
+}
+
+/// Runs `write(tmp)` on a fresh temporary directory inside `dir`; on success
+/// replaces the host-sim files of `dir` with the ones written (see
+/// [`write_all`]) and returns their new paths; on failure removes the
+/// temporary directory and leaves `dir` alone.
+fn replace_outputs(
+    dir: &Path,
+    write: impl FnOnce(&Path) -> anyhow::Result<Vec<PathBuf>>,
+) -> anyhow::Result<Vec<PathBuf>> {
+    fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let tmp = dir.join(format!(".host-sim-tmp-{}", std::process::id()));
+    if tmp.exists() {
+        fs::remove_dir_all(&tmp).with_context(|| format!("cannot remove {}", tmp.display()))?;
+    }
+    fs::create_dir(&tmp).with_context(|| format!("cannot create {}", tmp.display()))?;
+    let result = write(&tmp).and_then(|written| {
+        let names: Vec<std::ffi::OsString> = written
+            .iter()
+            .filter_map(|p| p.file_name().map(ToOwned::to_owned))
+            .collect();
+        for stale in owned_names() {
+            if names.iter().any(|n| *n == *stale) {
+                continue;
+            }
+            let path = dir.join(&stale);
+            match fs::remove_file(&path) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => {
+                    return Err(e).with_context(|| format!("cannot remove {}", path.display()));
+                }
+            }
+        }
+        let mut moved = Vec::with_capacity(names.len());
+        for name in names {
+            let (from, to) = (tmp.join(&name), dir.join(&name));
+            fs::rename(&from, &to)
+                .with_context(|| format!("cannot move {} into place", to.display()))?;
+            moved.push(to);
+        }
+        Ok(moved)
+    });
+    let _ = fs::remove_dir_all(&tmp);
+    result
 }
 
 fn pct(x: f64) -> String {
@@ -366,4 +438,47 @@ pub fn summary(report: &Report) -> String {
         report.meta.requests_simulated, report.meta.seed
     );
     s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Issue 10, part 5: a run that fails while writing leaves the previous
+    /// results as they were, and no temporary directory behind.
+    #[test]
+    fn failed_write_keeps_previous_results() {
+        let dir = std::env::temp_dir().join(format!("host-sim-export-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        fs::create_dir_all(&dir).unwrap();
+        fs::write(dir.join("results.json"), "previous").unwrap();
+        fs::write(dir.join("a_hit_rate.csv"), "previous").unwrap();
+        let e = replace_outputs(&dir, |tmp| {
+            fs::write(tmp.join("results.json"), "new")?;
+            anyhow::bail!("chart failed")
+        })
+        .unwrap_err();
+        assert_eq!(e.to_string(), "chart failed");
+        let mut names: Vec<_> = fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        names.sort();
+        assert_eq!(names, ["a_hit_rate.csv", "results.json"]);
+        assert_eq!(
+            fs::read_to_string(dir.join("results.json")).unwrap(),
+            "previous"
+        );
+        // A successful write replaces them, stale owned files included.
+        let written = replace_outputs(&dir, |tmp| {
+            fs::write(tmp.join("results.json"), "new")?;
+            Ok(vec![tmp.join("results.json")])
+        })
+        .unwrap();
+        assert_eq!(written, [dir.join("results.json")]);
+        assert_eq!(fs::read_to_string(dir.join("results.json")).unwrap(), "new");
+        assert!(!dir.join("a_hit_rate.csv").exists());
+        assert_eq!(fs::read_dir(&dir).unwrap().count(), 1);
+        let _ = fs::remove_dir_all(&dir);
+    }
 }

@@ -1,5 +1,5 @@
 //! `host-sim`: see the library crate for everything; this only maps errors to
-//! one line on stderr and an exit status (2 usage, 1 runtime).
+//! one line on stderr and an exit status (2 usage, 3 `route` keys not routed, 1 runtime).
 
 use std::process::ExitCode;
 

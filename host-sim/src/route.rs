@@ -12,7 +12,9 @@
 //! `1..=65535` (default 1). Blank lines and lines starting with `#` are ignored,
 //! as is anything from a whitespace-preceded `#` on. Backends get ids 0, 1, ...
 //! in file order (which matters for jump and modulo, whose slot order is part of
-//! the algorithm). Duplicate identities are an error.
+//! the algorithm). Duplicate identities, identities containing a comma (the
+//! output is split at its last comma) and more than [`ROUTE_MAX_BACKENDS`]
+//! backends are errors, found in one pass that stops at the first of them.
 //!
 //! # Keys
 //!
@@ -22,6 +24,7 @@
 //! empty key. The last line needs no newline. Keys are written back unchanged
 //! (the identity follows the last comma of the output line).
 
+use std::collections::HashMap;
 use std::io::{BufRead, Write};
 use std::path::Path;
 
@@ -64,6 +67,8 @@ pub struct BackendLine {
 /// identity; or an empty fleet.
 pub fn parse_backends(text: &str) -> Result<Vec<BackendLine>, UsageError> {
     let mut out: Vec<BackendLine> = Vec::new();
+    // Identity -> its line: duplicates in one pass.
+    let mut seen: HashMap<&str, usize> = HashMap::new();
     for (i, raw) in text.lines().enumerate() {
         let line = i + 1;
         let mut fields = Vec::new();
@@ -97,10 +102,21 @@ pub fn parse_backends(text: &str) -> Result<Vec<BackendLine>, UsageError> {
                 )));
             }
         };
-        if let Some(first) = out.iter().find(|b| b.identity == identity) {
+        if out.len() == ROUTE_MAX_BACKENDS {
             return Err(UsageError(format!(
-                "backends line {line}: duplicate backend '{identity}' (first on line {})",
-                first.line
+                "backends line {line}: more than {ROUTE_MAX_BACKENDS} backends; route supports \
+                 at most {ROUTE_MAX_BACKENDS}"
+            )));
+        }
+        if identity.contains(',') {
+            return Err(UsageError(format!(
+                "backends line {line}: identity '{identity}' contains a comma, which would make \
+                 route's `key,backend` output ambiguous"
+            )));
+        }
+        if let Some(first) = seen.insert(identity, line) {
+            return Err(UsageError(format!(
+                "backends line {line}: duplicate backend '{identity}' (first on line {first})"
             )));
         }
         out.push(BackendLine {
@@ -111,12 +127,6 @@ pub fn parse_backends(text: &str) -> Result<Vec<BackendLine>, UsageError> {
     }
     if out.is_empty() {
         return Err(UsageError("the backends file lists no backend".into()));
-    }
-    if out.len() > ROUTE_MAX_BACKENDS {
-        return Err(UsageError(format!(
-            "{} backends listed; route supports at most {ROUTE_MAX_BACKENDS}",
-            out.len()
-        )));
     }
     Ok(out)
 }
@@ -156,8 +166,85 @@ pub fn parse_route_strategy(name: &str) -> Result<StrategyKind, String> {
 /// Maps a key to a backend identity. Object safe, so other routing modes can
 /// stand behind the same `route` loop.
 pub trait KeyRouter {
-    /// The identity of the backend for `key`, `None` if the fleet is empty.
+    /// The identity of the backend for `key`; `None` when the router does not
+    /// pick by key for it (an empty fleet, or a key the daemon would balance by
+    /// round robin instead, such as nginx's empty key).
     fn route(&mut self, key: &[u8]) -> Option<&str>;
+
+    /// Every name [`route`](Self::route) can return, in backend order.
+    fn backends(&self) -> &[String];
+
+    /// Why [`route`](Self::route) returned `None` for `key`, as one line.
+    fn unrouted(&self, key: &[u8]) -> String {
+        let _ = key;
+        "no backend to route to".into()
+    }
+}
+
+/// Refuses backend names that would make `key,backend` lines ambiguous: a
+/// comma (the backend follows the key's last comma), a line break, or an
+/// empty name (an empty backend field marks an unrouted key). *O*(total length).
+///
+/// # Errors
+/// [`UsageError`] naming the first such backend.
+pub fn check_backend_names(router: &dyn KeyRouter) -> Result<(), UsageError> {
+    for name in router.backends() {
+        let why = if name.is_empty() {
+            "is empty"
+        } else if name.contains(',') {
+            "contains a comma"
+        } else if name.contains(['\n', '\r']) {
+            "contains a line break"
+        } else {
+            continue;
+        };
+        return Err(UsageError(format!(
+            "backend '{}' {why}: route prints `key,backend` lines, split at the last comma",
+            name.escape_debug()
+        )));
+    }
+    Ok(())
+}
+
+/// What [`route_lines`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct RouteSummary {
+    /// Keys read (lines of input).
+    pub keys: u64,
+    /// Keys not routed (each printed as `key,` and reported).
+    pub unrouted: u64,
+    /// Input line of the first key not routed.
+    pub first_unrouted: Option<u64>,
+}
+
+/// Some keys were not routed ([`route_lines`] reported each one); `host-sim
+/// route` exits with status 3 after printing every line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("{unrouted} of {keys} keys not routed (first on line {first_line})")]
+pub struct UnroutedKeys {
+    /// Keys not routed.
+    pub unrouted: u64,
+    /// Keys read.
+    pub keys: u64,
+    /// Input line of the first one.
+    pub first_line: u64,
+}
+
+impl RouteSummary {
+    /// `Err` when some key was not routed.
+    ///
+    /// # Errors
+    /// [`UnroutedKeys`].
+    pub fn check(&self) -> Result<(), UnroutedKeys> {
+        match self.first_unrouted {
+            Some(first_line) if self.unrouted > 0 => Err(UnroutedKeys {
+                unrouted: self.unrouted,
+                keys: self.keys,
+                first_line,
+            }),
+            _ => Ok(()),
+        }
+    }
 }
 
 /// A chring strategy with the identities of its backends (by id).
@@ -247,21 +334,30 @@ impl KeyRouter for StrategyRouter {
         let id = self.strategy.pick(chring::hash(key))?;
         self.identities.get(usize::from(id.0)).map(String::as_str)
     }
+
+    fn backends(&self) -> &[String] {
+        &self.identities
+    }
 }
 
 /// Routes every line of `input` (see the [module docs](self) for how lines
-/// become keys) and writes `key,identity` lines to `output`; returns the number
-/// of keys.
+/// become keys) and writes one `key,identity` line per key to `output`, in
+/// input order. A key the router does not route is written as `key,` (an empty
+/// backend: no identity is empty) and reported on `errors` as
+/// `host-sim: key on line N not routed: REASON`; the stream goes on.
+/// *O*(keys) time, memory bounded by the longest line.
 ///
 /// # Errors
-/// An I/O error, or an empty fleet.
+/// An I/O error. Unrouted keys are not errors here: see
+/// [`RouteSummary::check`].
 pub fn route_lines(
     router: &mut dyn KeyRouter,
     mut input: impl BufRead,
     mut output: impl Write,
-) -> anyhow::Result<u64> {
+    mut errors: impl Write,
+) -> anyhow::Result<RouteSummary> {
     let mut line = Vec::with_capacity(256);
-    let mut n = 0;
+    let mut sum = RouteSummary::default();
     loop {
         line.clear();
         if input
@@ -271,21 +367,32 @@ pub fn route_lines(
         {
             break;
         }
+        sum.keys += 1;
         let mut key = line.as_slice();
         if let Some(k) = key.strip_suffix(b"\n") {
             key = k.strip_suffix(b"\r").unwrap_or(k);
         }
-        let Some(backend) = router.route(key) else {
-            bail!("no backend to route to");
-        };
         output.write_all(key)?;
         output.write_all(b",")?;
-        output.write_all(backend.as_bytes())?;
+        match router.route(key) {
+            Some(backend) => output.write_all(backend.as_bytes())?,
+            None => {
+                sum.unrouted += 1;
+                sum.first_unrouted.get_or_insert(sum.keys);
+                let why = router.unrouted(key);
+                writeln!(
+                    errors,
+                    "host-sim: key on line {} not routed: {}",
+                    sum.keys,
+                    why.replace(['\n', '\r'], " ")
+                )?;
+            }
+        }
         output.write_all(b"\n")?;
-        n += 1;
     }
     output.flush()?;
-    Ok(n)
+    errors.flush()?;
+    Ok(sum)
 }
 
 #[cfg(test)]
@@ -306,6 +413,33 @@ mod tests {
         }
         assert!(parse_backends("a 1 2").unwrap_err().0.contains("line 1"));
         assert!(parse_backends("a\nb\na").unwrap_err().0.contains("line 3"));
+    }
+
+    /// Issue 10, part 5: the cap stops the parse at the 1025th backend, and
+    /// duplicates are found in one pass.
+    #[test]
+    fn many_backends_fail_fast() {
+        let text: String = (0..1_000_000).map(|i| format!("b{i}\n")).collect();
+        let t = std::time::Instant::now();
+        let e = parse_backends(&text).unwrap_err().0;
+        assert!(e.contains("line 1025") && e.contains("at most 1024"), "{e}");
+        assert!(t.elapsed().as_secs() < 5, "{:?}", t.elapsed());
+        let mut text: String = (0..1023).map(|i| format!("b{i}\n")).collect();
+        text.push_str("b3\n");
+        let e = parse_backends(&text).unwrap_err().0;
+        assert!(
+            e.contains("line 1024") && e.contains("first on line 4"),
+            "{e}"
+        );
+        assert_eq!(parse_backends(&text[..text.len() - 3]).unwrap().len(), 1023);
+    }
+
+    /// Issue 10, part 5: `key,identity` is split at the last comma, so an
+    /// identity must not hold one.
+    #[test]
+    fn identities_with_commas_are_refused() {
+        let e = parse_backends("a\n10.0.0.1:1,x 2\n").unwrap_err().0;
+        assert!(e.contains("line 2") && e.contains("comma"), "{e}");
     }
 
     #[test]
@@ -338,8 +472,9 @@ mod tests {
         let fleet = parse_backends("a\nb\nc").unwrap();
         let mut r = StrategyRouter::new(StrategyKind::Rendezvous, 100, &fleet).unwrap();
         let mut out = Vec::new();
-        let n = route_lines(&mut r, &b"k1\r\nk2\n\nk\r3"[..], &mut out).unwrap();
-        assert_eq!(n, 4);
+        let n = route_lines(&mut r, &b"k1\r\nk2\n\nk\r3"[..], &mut out, std::io::sink()).unwrap();
+        assert_eq!(n.keys, 4);
+        assert_eq!(n.check(), Ok(()));
         let text = String::from_utf8(out).unwrap();
         let keys: Vec<&str> = text
             .lines()
@@ -354,6 +489,44 @@ mod tests {
             ["a", "b", "c"][usize::from(s.pick(chring::hash(k)).unwrap().0)]
         };
         assert!(text.starts_with(&format!("k1,{}\n", expect(b"k1"))));
+    }
+
+    /// A router that routes nothing but keys starting with `k`.
+    struct OnlyK(Vec<String>);
+
+    impl KeyRouter for OnlyK {
+        fn route(&mut self, key: &[u8]) -> Option<&str> {
+            key.starts_with(b"k").then_some(self.0[0].as_str())
+        }
+        fn backends(&self) -> &[String] {
+            &self.0
+        }
+        fn unrouted(&self, key: &[u8]) -> String {
+            format!("'{}' does not start with k", String::from_utf8_lossy(key))
+        }
+    }
+
+    /// Issue 10, part 5: a key not routed is reported in line and the stream
+    /// goes on.
+    #[test]
+    fn unrouted_keys_are_reported_per_key() {
+        let mut r = OnlyK(vec!["b1".into()]);
+        let (mut out, mut err) = (Vec::new(), Vec::new());
+        let sum = route_lines(&mut r, &b"k1\nx\n\nk4"[..], &mut out, &mut err).unwrap();
+        assert_eq!(String::from_utf8(out).unwrap(), "k1,b1\nx,\n,\nk4,b1\n");
+        assert_eq!(
+            String::from_utf8(err).unwrap(),
+            "host-sim: key on line 2 not routed: 'x' does not start with k\n\
+             host-sim: key on line 3 not routed: '' does not start with k\n"
+        );
+        let e = sum.check().unwrap_err();
+        assert_eq!((e.unrouted, e.keys, e.first_line), (2, 4, 2));
+        assert_eq!(e.to_string(), "2 of 4 keys not routed (first on line 2)");
+        for bad in ["a,b", "a\nb", ""] {
+            let e = check_backend_names(&OnlyK(vec!["ok".into(), bad.into()])).unwrap_err();
+            assert!(e.0.contains("route prints"), "{e}");
+        }
+        assert!(check_backend_names(&r).is_ok());
     }
 
     #[test]

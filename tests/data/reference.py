@@ -9,10 +9,12 @@ Regenerate (only when the contract changes on purpose):
     pip install xxhash
     python3 tests/data/reference.py > tests/data/golden.csv
     python3 tests/data/reference.py --hash > tests/data/hash_golden.csv
+    python3 tests/data/reference.py --maglev > tests/data/maglev_golden.csv
 """
 import math
 import struct
 import sys
+from fractions import Fraction
 
 import xxhash
 
@@ -110,25 +112,27 @@ SKIP_SEED = 0x6D61676C6576736B
 
 
 def maglev_table(fleet, m):
+    """Weighted Maglev (DESIGN.md, "Maglev"): turn t = 0, 1, ... of a backend of
+    weight w comes at time (2t + 1) / 2w; turns are taken in order of time (exact
+    fractions), ties in insertion order; each claims the backend's next unclaimed
+    entry of its permutation, until the table is full."""
     table = [None] * m
-    nxt, skips = [], []
+    nxt, skips, turns = [], [], []
     for _, name, _ in fleet:
         nh = h(name)
         nxt.append(mix(nh, OFFSET_SEED) % m)
         skips.append(mix(nh, SKIP_SEED) % (m - 1) + 1)
-    left = m
-    while True:
-        for i, (bid, _, w) in enumerate(fleet):
-            for _ in range(w):
-                while True:
-                    c = nxt[i]
-                    nxt[i] = (nxt[i] + skips[i]) % m
-                    if table[c] is None:
-                        table[c] = bid
-                        break
-                left -= 1
-                if left == 0:
-                    return table
+        turns.append(0)
+    for _ in range(m):
+        i = min(range(len(fleet)), key=lambda i: (Fraction(2 * turns[i] + 1, 2 * fleet[i][2]), i))
+        while True:
+            c = nxt[i]
+            nxt[i] = (nxt[i] + skips[i]) % m
+            if table[c] is None:
+                table[c] = fleet[i][0]
+                break
+        turns[i] += 1
+    return table
 
 
 # ---- fleets (id, name, weight) and their jump bucket tables -----------------
@@ -168,9 +172,37 @@ def hash_main():
             out.write(f"mix,{x:016x},{seed},{mix(x, seed):016x}\n")
 
 
+# Weighted Maglev with weights large next to M (issue 10): before the turns were
+# interleaved, these split the table by the weights' size, not their ratio.
+# (name, M, [(id, name, weight)], ids marked down)
+MAGLEV_FLEETS = [
+    ("big_equal", 4099, [(0, b"10.0.0.1:11211", 65535), (1, b"10.0.0.2:11211", 65535)], []),
+    ("equal3_100", 1031, [(i, f"10.0.0.{i + 1}:11211".encode(), 100) for i in range(3)], []),
+    # WEIGHTED with every weight x 8191: the same table as WEIGHTED.
+    ("scaled", 4099, [(i, n, w * 8191) for i, n, w in WEIGHTED], []),
+    ("mixed", 4099, [(i, f"10.0.0.{i + 1}:11211".encode(), w)
+                     for i, w in enumerate([40271, 19847, 4589, 23250, 4410])], []),
+    # mixed with backend 1 marked down: left out of the table.
+    ("mixed_down", 4099, [(i, f"10.0.0.{i + 1}:11211".encode(), w)
+                          for i, w in enumerate([40271, 19847, 4589, 23250, 4410])], [1]),
+]
+
+
+def maglev_main():
+    out = sys.stdout
+    out.write("fleet,m,key,backend\n")
+    for fname, m, fleet, down in MAGLEV_FLEETS:
+        table = maglev_table([b for b in fleet if b[0] not in down], m)
+        for kind, text in KEYS:
+            kh = key_hash(kind, text)
+            out.write(f"{fname},{m},{kind}:{text},{table[reduce32(pos(kh), m)]}\n")
+
+
 def main():
     if sys.argv[1:] == ["--hash"]:
         return hash_main()
+    if sys.argv[1:] == ["--maglev"]:
+        return maglev_main()
     out = sys.stdout
     out.write("fleet,strategy,key,backend\n")
     for fname, (fleet, buckets) in FLEETS.items():

@@ -97,3 +97,56 @@ fn hash_matches_reference_xxh3() {
     }
     assert_eq!(n, 48);
 }
+
+/// Issue 10: weighted Maglev with weights large next to `M` (where a backend
+/// taking `w` turns in a row split the table by the weights' size) routes as the
+/// reference's interleaved turns do (`maglev_golden.csv`, `reference.py --maglev`).
+#[test]
+fn weighted_maglev_routes_like_the_reference() {
+    let fleet = |name: &str| -> (Vec<u32>, Vec<u16>) {
+        let mixed = vec![40_271, 19_847, 4589, 23_250, 4410];
+        match name {
+            "big_equal" => (vec![65_535, 65_535], vec![]),
+            "equal3_100" => (vec![100, 100, 100], vec![]),
+            "scaled" => ([1, 1, 2, 1, 3].iter().map(|w| w * 8191).collect(), vec![]),
+            "mixed" => (mixed, vec![]),
+            "mixed_down" => (mixed, vec![1]),
+            _ => panic!("unknown fleet {name}"),
+        }
+    };
+    fn build<const M: usize>(weights: &[u32], down: &[u16]) -> Box<dyn Strategy> {
+        let mut m = Box::new(Maglev::<8, M>::new());
+        fill(m.as_mut(), &weighted(weights));
+        for &id in down {
+            m.set_up(BackendId(id), false).unwrap();
+        }
+        m
+    }
+    let csv = data("maglev_golden.csv");
+    let mut rows: BTreeMap<(String, String), Vec<(String, u16)>> = BTreeMap::new();
+    for line in csv.lines().skip(1) {
+        let f: Vec<&str> = line.split(',').collect();
+        rows.entry((f[0].into(), f[1].into()))
+            .or_default()
+            .push((f[2].into(), f[3].parse().unwrap()));
+    }
+    assert_eq!(rows.len(), 5, "fleets");
+    let mut checked = 0;
+    for ((name, m), keys) in &rows {
+        let (weights, down) = fleet(name);
+        let mut s = match m.as_str() {
+            "1031" => build::<1031>(&weights, &down),
+            "4099" => build::<4099>(&weights, &down),
+            _ => panic!("no table size {m}"),
+        };
+        for (key, want) in keys {
+            assert_eq!(
+                s.pick(key_hash(key)),
+                Some(BackendId(*want)),
+                "{name}/{m}/{key}"
+            );
+            checked += 1;
+        }
+    }
+    assert_eq!(checked, 1000);
+}

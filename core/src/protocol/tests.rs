@@ -194,10 +194,16 @@ fn flows_expire_and_evict() {
     // Everything idles out after the TTL of 1000 ticks.
     let s = run_at(&mut c, b"STATS\n", 5_000);
     assert!(s.contains("+flow_expirations 16\r\n+flows 0\r\n"), "{s}");
+    // Less than a TTL (1000 ticks) back is a step back: refused.
     assert_eq!(
-        run_at(&mut c, b"ROUTE k1\n", 10),
+        run_at(&mut c, b"ROUTE k1\n", 4_001),
         "-ERR clock went backwards\r\n"
     );
+    // A whole TTL or more back reads as a long gap: everything expired, and the
+    // table's clock resynchronises (it was 2^31 ticks ahead as far as it knows).
+    assert!(run_at(&mut c, b"ROUTE k1\n", 4_000).starts_with('+'));
+    assert!(run_at(&mut c, b"ROUTE k2\n", 4_001).starts_with('+'));
+    assert_eq!(c.flows.len(), 2);
 }
 
 #[test]
@@ -414,4 +420,109 @@ fn static_assertions_like() {
     static _C: HilController = hil_controller();
     // 64-bit hosts pad more than the 32-bit target (16.4 KiB there).
     assert!(core::mem::size_of::<HilController>() < 20 * 1024);
+}
+
+/// Issue 10, part 4: `RESET` is "the state after boot", so it forgets the flow
+/// table's clock too: a `ROUTE` at an earlier tick is fine afterwards.
+#[test]
+fn reset_forgets_the_flow_clock() {
+    let mut c = fleet3();
+    assert!(run_at(&mut c, b"ROUTE k\n", 50_000).starts_with('+'));
+    assert_eq!(run_at(&mut c, b"RESET\n", 50_000), "+OK reset\r\n");
+    assert_eq!(run_at(&mut c, b"ADD_SERVER a\n", 7), "+OK added a\r\n");
+    assert_eq!(run_at(&mut c, b"ROUTE k\n", 49_999), "+a\r\n");
+    assert_eq!(run_at(&mut c, b"ROUTE j\n", 49_999), "+a\r\n");
+    assert_eq!(c.counters().errors, 0);
+    // As after boot: any first tick is accepted, then time runs from there.
+    let mut fresh = ctl();
+    run_at(&mut fresh, b"ADD_SERVER a\n", 0);
+    assert_eq!(
+        run_at(&mut fresh, b"ROUTE k\nROUTE j\n", 49_999),
+        "+a\r\n+a\r\n"
+    );
+    assert_eq!(c.flow_stats(), fresh.flow_stats());
+    assert_eq!(
+        run_at(&mut c, b"ROUTE k\n", 49_998),
+        "-ERR clock went backwards\r\n"
+    );
+}
+
+/// Issue 10, part 4: a failed `ROUTE` changes nothing: not the flow table's
+/// counters, not its clock, not its contents (no purge either).
+#[test]
+fn failed_route_changes_nothing() {
+    let mut c = fleet3();
+    for k in 0..5 {
+        assert!(run_at(&mut c, format!("ROUTE k{k}\n").as_bytes(), 100).starts_with('+'));
+    }
+    for s in ["a", "b", "c"] {
+        one(&mut c, &format!("DOWN {s}"));
+    }
+    let flows = c.flow_stats();
+    let counters = c.counters();
+    let len = c.flows.len();
+    let clock = c.flows.now();
+    // Far enough ahead that every flow would be purged, and a key that is pinned.
+    assert_eq!(
+        run_at(&mut c, b"ROUTE k1\n", 100_000),
+        "-ERR no server is up\r\n"
+    );
+    assert_eq!(
+        run_at(&mut c, b"ROUTE new\n", 1_100),
+        "-ERR no server is up\r\n"
+    );
+    assert_eq!(c.flow_stats(), flows);
+    assert_eq!(c.flows.len(), len);
+    assert_eq!(c.flows.now(), clock);
+    assert_eq!(c.counters().routed, counters.routed);
+    assert_eq!(c.counters().errors, counters.errors + 2);
+    // The clock did not move: a tick just after the last successful ROUTE works,
+    // and the pinned flow is still there.
+    one(&mut c, "UP a");
+    one(&mut c, "UP b");
+    one(&mut c, "UP c");
+    let pinned = c.flows.peek(&crate::hash(b"k1")).copied();
+    assert!(pinned.is_some());
+    let reply = run_at(&mut c, b"ROUTE k1\n", 101);
+    assert_eq!(
+        c.by_id(pinned.unwrap()).map(|s| format!("+{}\r\n", s.name)),
+        Some(reply)
+    );
+    assert_eq!(c.flow_stats().hits, flows.hits + 1);
+    assert_eq!(c.flow_stats().expirations, 0);
+}
+
+/// Issue 10, part 4: names are "without whitespace", Unicode whitespace included
+/// (and the invisible no-break / zero-width spaces U+FEFF, U+200B and U+2060).
+#[test]
+fn names_reject_unicode_whitespace() {
+    let mut c = ctl();
+    for ws in [
+        '\u{a0}', '\u{1680}', '\u{2000}', '\u{2009}', '\u{200b}', '\u{2028}', '\u{2029}',
+        '\u{202f}', '\u{205f}', '\u{2060}', '\u{3000}', '\u{feff}', '\u{85}', '\u{b}', '\u{c}',
+    ] {
+        for name in [
+            format!("a{ws}b"),
+            format!("{ws}a"),
+            format!("a{ws}"),
+            ws.to_string(),
+        ] {
+            for verb in ["ADD_SERVER", "REMOVE_SERVER", "DOWN", "UP"] {
+                assert_eq!(
+                    one(&mut c, &format!("{verb} {name}")),
+                    "-ERR bad name\r\n",
+                    "{verb} {name:?}"
+                );
+            }
+            assert_eq!(c.add(&name, 1), Err(ProtocolError::BadName), "{name:?}");
+        }
+    }
+    // The API refuses ASCII blanks and the empty name too (the parser splits on them).
+    for name in ["a b", "a\tb", " a", ""] {
+        assert_eq!(c.add(name, 1), Err(ProtocolError::BadName), "{name:?}");
+    }
+    assert_eq!(one(&mut c, "SERVERS"), "*0\r\n");
+    // Other non-ASCII names are fine.
+    assert_eq!(one(&mut c, "ADD_SERVER caché-ß"), "+OK added caché-ß\r\n");
+    assert_eq!(one(&mut c, "ADD_SERVER 東京"), "+OK added 東京\r\n");
 }

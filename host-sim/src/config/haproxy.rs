@@ -22,6 +22,7 @@
 //! `http-request` rules that rewrite the request, `balance uri path-only`,
 //! `hdr(...) use_domain_only`, and any server keyword not known to be neutral.
 
+use std::collections::{HashMap, HashSet};
 use std::fmt::Write as _;
 
 use anyhow::{Context, bail};
@@ -29,6 +30,7 @@ use chring::compat::haproxy::{
     HaproxyConsistent, HashFunction, HashType, MAX_WEIGHT, NODES_PER_WEIGHT, assign_ids,
 };
 
+use crate::config::{LimitError, check_size};
 use crate::route::KeyRouter;
 use crate::util::on_big_stack;
 
@@ -375,11 +377,16 @@ fn parse_balance(w: &[String]) -> Result<KeySource, String> {
             let (mut whole, mut len, mut depth) = (false, 0, 0);
             let mut i = 0;
             while let Some(a) = args.get(i) {
+                // HAProxy reads these with atoi() into an int and refuses
+                // values <= 0, which is what anything above i32::MAX becomes.
                 let num = || {
                     args.get(i + 1)
-                        .and_then(|v| v.parse::<usize>().ok())
+                        .and_then(|v| v.parse::<i32>().ok())
                         .filter(|&v| v > 0)
-                        .ok_or_else(|| format!("`balance uri {a}` expects a positive integer"))
+                        .and_then(|v| usize::try_from(v).ok())
+                        .ok_or_else(|| {
+                            format!("`balance uri {a}` expects an integer in 1..={}", i32::MAX)
+                        })
                 };
                 match a.as_str() {
                     "whole" => whole = true,
@@ -441,6 +448,7 @@ fn sections(text: &str) -> anyhow::Result<Vec<Section>> {
         ..Settings::default()
     };
     let mut out: Vec<Section> = Vec::new();
+    let mut names: HashSet<String> = HashSet::new();
     // Which kind of section we are in: "defaults", "backend"/"listen", other.
     let mut kind = String::new();
     for (i, raw) in text.lines().enumerate() {
@@ -468,7 +476,7 @@ fn sections(text: &str) -> anyhow::Result<Vec<Section>> {
                     if w.get(2).is_some_and(|f| f == "from") {
                         bail!("line {n}: `{head} ... from` is not supported");
                     }
-                    if out.iter().any(|s| &s.name == name) {
+                    if !names.insert(name.clone()) {
                         bail!("line {n}: duplicate section '{name}'");
                     }
                     out.push(Section {
@@ -570,6 +578,7 @@ fn sections(text: &str) -> anyhow::Result<Vec<Section>> {
 /// # Errors
 /// Syntax errors, unsupported directives, a missing or ambiguous backend.
 pub fn parse(text: &str, pool: Option<&str>) -> anyhow::Result<HaproxyBackend> {
+    check_size(text)?;
     let secs = sections(text)?;
     let names = |secs: &[&Section]| {
         let mut s = String::new();
@@ -617,17 +626,21 @@ pub fn parse(text: &str, pool: Option<&str>) -> anyhow::Result<HaproxyBackend> {
     if sec.servers.is_empty() {
         bail!("backend '{}' has no server", sec.name);
     }
-    for (i, s) in sec.servers.iter().enumerate() {
-        if let Some(o) = sec
-            .servers
-            .get(..i)
-            .and_then(|b| b.iter().find(|o| o.name == s.name))
-        {
+    // The cap first, then one pass: a file of many servers fails at once.
+    if sec.servers.len() > HAPROXY_MAX_SERVERS {
+        return Err(LimitError::TooManyServers {
+            count: sec.servers.len(),
+            max: HAPROXY_MAX_SERVERS,
+        })
+        .with_context(|| format!("backend '{}' (line {at})", sec.name));
+    }
+    let mut seen: HashMap<&str, usize> = HashMap::with_capacity(sec.servers.len());
+    for s in &sec.servers {
+        if let Some(first) = seen.insert(&s.name, s.line) {
             bail!(
-                "line {}: server name '{}' already used on line {}",
+                "line {}: server name '{}' already used on line {first}",
                 s.line,
                 s.name,
-                o.line
             );
         }
     }
@@ -707,7 +720,7 @@ fn hashed_part<'k>(source: &KeySource, key: &'k [u8]) -> Option<&'k [u8]> {
             for &c in key.get(..limit).unwrap_or(&[]) {
                 if c == b'/' {
                     slashes += 1;
-                    if *depth > 0 && slashes == depth + 1 {
+                    if *depth > 0 && slashes == depth.saturating_add(1) {
                         break;
                     }
                 } else if c == b'?' && !whole {
@@ -726,6 +739,20 @@ impl KeyRouter for HaproxyRouter {
         let part = hashed_part(&self.key, key)?;
         let i = self.backend.lookup(part)?;
         self.names.get(i).map(String::as_str)
+    }
+
+    fn backends(&self) -> &[String] {
+        &self.names
+    }
+
+    fn unrouted(&self, key: &[u8]) -> String {
+        if hashed_part(&self.key, key).is_none() {
+            "nothing to hash (the header value is empty before its first comma): HAProxy \
+             balances it by round robin"
+                .into()
+        } else {
+            "no server to route to".into()
+        }
     }
 }
 
@@ -858,5 +885,68 @@ backend uris
         assert!(e.to_string().contains("no `balance`"), "{e}");
         let e = err(router(CFG, None));
         assert!(e.to_string().contains("--pool"), "{e}");
+    }
+
+    /// Issue 10, part 5: cap before the duplicate check, duplicates in one pass.
+    #[test]
+    fn many_servers_fail_fast() {
+        let head = "backend b\n balance hdr(k)\n hash-type consistent\n";
+        let mut cfg = String::from(head);
+        let mut i = 0;
+        while cfg.len() < crate::config::MAX_CONFIG_BYTES - 64 {
+            cfg.push_str(&format!(" server s{i} 1.1.1.1:1\n"));
+            i += 1;
+        }
+        let t = std::time::Instant::now();
+        let e = format!("{:#}", parse(&cfg, None).unwrap_err());
+        assert!(e.contains("servers; at most 1024"), "{e}");
+        assert!(t.elapsed().as_secs() < 5, "{:?}", t.elapsed());
+        let mut cfg = String::from(head);
+        for i in 0..1023 {
+            cfg.push_str(&format!(" server s{i} 1.1.1.1:1\n"));
+        }
+        cfg.push_str(" server s5 1.1.1.1:1\n");
+        let e = format!("{:#}", parse(&cfg, None).unwrap_err());
+        assert!(e.contains("line 1027") && e.contains("line 9"), "{e}");
+        let mut cfg = String::new();
+        let mut i = 0;
+        while cfg.len() < crate::config::MAX_CONFIG_BYTES - 64 {
+            cfg.push_str(&format!("backend b{i}\n"));
+            i += 1;
+        }
+        cfg.push_str("backend b0\n");
+        let t = std::time::Instant::now();
+        let e = format!("{:#}", parse(&cfg, None).unwrap_err());
+        assert!(e.contains("duplicate section 'b0'"), "{e}");
+        assert!(t.elapsed().as_secs() < 5, "{:?}", t.elapsed());
+    }
+
+    /// Issue 10, part 5: `depth`/`len` beyond HAProxy's `int` are refused (as
+    /// HAProxy does: its atoi turns them into values <= 0), never overflowed.
+    #[test]
+    fn uri_numbers_fit_haproxy_int() {
+        let cfg = |opt: &str| {
+            format!("backend b\n balance uri {opt}\n hash-type consistent\n server s 1.1.1.1:1\n")
+        };
+        let mut r = router(&cfg("depth 2147483647 len 2147483647"), None).unwrap();
+        assert!(r.route(b"/a/b/c").is_some());
+        for opt in [
+            "depth 18446744073709551615",
+            "depth 2147483648",
+            "len 18446744073709551615",
+            "depth 0",
+        ] {
+            let e = format!("{:#}", parse(&cfg(opt), None).unwrap_err());
+            assert!(
+                e.contains("2147483647") && e.contains("line 2"),
+                "{opt}: {e}"
+            );
+        }
+        let u = KeySource::Uri {
+            whole: false,
+            len: 0,
+            depth: usize::MAX,
+        };
+        assert_eq!(hashed_part(&u, b"/a/b"), Some(&b"/a/b"[..]));
     }
 }

@@ -6,16 +6,100 @@
 //! KeyRouter>>`: `pool` picks the upstream / pool / backend by name when the file
 //! has several (an error names the choices when it is needed and missing), and a
 //! directive that changes routing but is not supported is an error, never ignored.
+//!
+//! Every reader refuses a text above [`MAX_CONFIG_BYTES`] and more servers than
+//! its capacity before any quadratic or large work ([`LimitError`]), so a
+//! hostile file costs bounded time and memory.
 
 pub mod haproxy;
 pub mod nginx;
 pub mod twemproxy;
 
+use std::io::Read;
 use std::path::Path;
 
 use anyhow::Context;
 
 use crate::route::KeyRouter;
+
+/// The largest configuration file read (1 MiB): every reader refuses a longer
+/// text before parsing it, so memory stays bounded whatever the file holds.
+pub const MAX_CONFIG_BYTES: usize = 1 << 20;
+
+/// A configuration beyond what the readers accept, whatever its format.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum LimitError {
+    /// The text is longer than [`MAX_CONFIG_BYTES`].
+    #[error("{bytes} bytes; configuration files above {max} bytes are refused")]
+    TooLarge {
+        /// Its length (at least; reading stops past the limit).
+        bytes: u64,
+        /// [`MAX_CONFIG_BYTES`].
+        max: usize,
+    },
+    /// A YAML node nested deeper than the readers allow.
+    #[error("line {line}: YAML nested deeper than {max} levels")]
+    TooDeep {
+        /// 1-based line of the node that goes too deep.
+        line: usize,
+        /// The deepest nesting accepted.
+        max: usize,
+    },
+    /// A YAML anchor (`&name`) or alias (`*name`): nutcracker refuses both.
+    #[error("line {line}: YAML {what} are not supported (nutcracker refuses them too)")]
+    Alias {
+        /// 1-based line of the anchor or alias.
+        line: usize,
+        /// `"anchors"` or `"aliases"`.
+        what: &'static str,
+    },
+    /// More servers in one pool / upstream / backend than supported.
+    #[error("{count} servers; at most {max} are supported")]
+    TooManyServers {
+        /// Servers listed (at least: counting may stop past the limit).
+        count: usize,
+        /// The limit.
+        max: usize,
+    },
+}
+
+/// Refuses a configuration text longer than [`MAX_CONFIG_BYTES`]. *O*(1).
+///
+/// # Errors
+/// [`LimitError::TooLarge`].
+pub fn check_size(text: &str) -> Result<(), LimitError> {
+    if text.len() > MAX_CONFIG_BYTES {
+        return Err(LimitError::TooLarge {
+            bytes: text.len() as u64,
+            max: MAX_CONFIG_BYTES,
+        });
+    }
+    Ok(())
+}
+
+/// Reads a configuration file of at most [`MAX_CONFIG_BYTES`] (never more
+/// than that plus one byte is read, whatever the file's size).
+///
+/// # Errors
+/// I/O errors, text that is not UTF-8, and [`LimitError::TooLarge`].
+pub fn read_config(path: &Path) -> anyhow::Result<String> {
+    let file = std::fs::File::open(path)
+        .with_context(|| format!("cannot read config {}", path.display()))?;
+    let mut bytes = Vec::new();
+    file.take(MAX_CONFIG_BYTES as u64 + 1)
+        .read_to_end(&mut bytes)
+        .with_context(|| format!("cannot read config {}", path.display()))?;
+    if bytes.len() > MAX_CONFIG_BYTES {
+        let size = std::fs::metadata(path).map_or(bytes.len() as u64, |m| m.len());
+        return Err(LimitError::TooLarge {
+            bytes: size,
+            max: MAX_CONFIG_BYTES,
+        })
+        .with_context(|| path.display().to_string());
+    }
+    String::from_utf8(bytes).with_context(|| format!("config {} is not UTF-8", path.display()))
+}
 
 /// Which daemon's configuration a file is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -53,14 +137,14 @@ pub fn detect(text: &str) -> Option<ConfigFormat> {
 /// upstream / pool / backend named `pool` (needed when the file has several).
 ///
 /// # Errors
-/// Unreadable file, undetectable format, or the format's own errors.
+/// Unreadable file, a file above [`MAX_CONFIG_BYTES`], undetectable format,
+/// or the format's own errors.
 pub fn load(
     path: &Path,
     format: Option<ConfigFormat>,
     pool: Option<&str>,
 ) -> anyhow::Result<Box<dyn KeyRouter>> {
-    let text = std::fs::read_to_string(path)
-        .with_context(|| format!("cannot read config {}", path.display()))?;
+    let text = read_config(path)?;
     let format = match format.or_else(|| detect(&text)) {
         Some(f) => f,
         None => anyhow::bail!(

@@ -15,11 +15,13 @@
 //! (`backup`, `max_conns=`, `resolve`, `random`, `least_conn`, `ip_hash`, ...)
 //! is an error: it would change where keys go in ways a key cannot decide.
 
+use std::collections::{HashMap, HashSet};
 use std::fmt::Write as _;
 
 use anyhow::{Context, bail};
 use chring::compat::nginx::{NginxConsistent, NginxModulo, POINTS_PER_WEIGHT};
 
+use crate::config::{LimitError, check_size};
 use crate::route::KeyRouter;
 use crate::util::on_big_stack;
 
@@ -212,8 +214,10 @@ fn walk(
 /// # Errors
 /// Syntax errors and unsupported directives or parameters, naming the line.
 pub fn parse(text: &str) -> anyhow::Result<Vec<NginxUpstream>> {
+    check_size(text)?;
     let toks = tokens(text)?;
     let mut ups: Vec<NginxUpstream> = Vec::new();
+    let mut names: HashSet<String> = HashSet::new();
     walk(&toks, |path, d| {
         let inside = path.last().is_some_and(|p| p.starts_with("upstream "));
         let head = d.words.first().map(String::as_str).unwrap_or("");
@@ -225,7 +229,7 @@ pub fn parse(text: &str) -> anyhow::Result<Vec<NginxUpstream>> {
                 if !d.block {
                     bail!("line {}: expected `upstream NAME {{`", d.line);
                 }
-                if ups.iter().any(|u| &u.name == name) {
+                if !names.insert(name.clone()) {
                     bail!("line {}: duplicate upstream '{name}'", d.line);
                 }
                 ups.push(NginxUpstream {
@@ -363,19 +367,24 @@ fn choose(ups: Vec<NginxUpstream>, pool: Option<&str>) -> anyhow::Result<NginxUp
     if up.servers.is_empty() {
         bail!("upstream '{}' has no server", up.name);
     }
-    if let Some((a, b)) = up.servers.iter().enumerate().find_map(|(i, a)| {
-        up.servers
-            .get(..i)
-            .and_then(|before| before.iter().find(|b| b.address == a.address))
-            .map(|b| (b, a))
-    }) {
-        bail!(
-            "line {}: server '{}' repeats line {} (nginx would alternate between the two by \
-             round robin)",
-            b.line,
-            b.address,
-            a.line
-        );
+    // The cap first, then one pass: a file of many servers fails at once.
+    if up.servers.len() > NGINX_MAX_SERVERS {
+        return Err(LimitError::TooManyServers {
+            count: up.servers.len(),
+            max: NGINX_MAX_SERVERS,
+        })
+        .with_context(|| format!("upstream '{}'", up.name));
+    }
+    let mut seen: HashMap<&str, usize> = HashMap::with_capacity(up.servers.len());
+    for a in &up.servers {
+        if let Some(first) = seen.insert(&a.address, a.line) {
+            bail!(
+                "line {first}: server '{}' repeats line {} (nginx would alternate between the \
+                 two by round robin)",
+                a.address,
+                a.line
+            );
+        }
     }
     Ok(up)
 }
@@ -455,6 +464,18 @@ impl KeyRouter for NginxRouter {
             Mode::Modulo(m) => m.lookup(key),
         }?;
         self.addresses.get(i).map(String::as_str)
+    }
+
+    fn backends(&self) -> &[String] {
+        &self.addresses
+    }
+
+    fn unrouted(&self, key: &[u8]) -> String {
+        if key.is_empty() {
+            "the key is empty: nginx balances it by round robin, not by key".into()
+        } else {
+            "every server nginx tries is down: it falls back to round robin".into()
+        }
     }
 }
 
@@ -565,5 +586,45 @@ http {
             let e = err(router(bad, None));
             assert!(e.contains(want), "{bad}: {e}");
         }
+    }
+
+    /// Issue 10, part 5: the server cap is checked before duplicates, and
+    /// duplicates are found in one pass, so a near-1-MiB file of ~90,000 server
+    /// lines fails at once instead of running a quadratic check.
+    #[test]
+    fn many_servers_fail_fast() {
+        let mut conf = String::from("upstream u {\n hash $k consistent;\n");
+        let mut i = 0;
+        while conf.len() < crate::config::MAX_CONFIG_BYTES - 64 {
+            conf.push_str(&format!(" server a{i};\n"));
+            i += 1;
+        }
+        conf.push_str("}\n");
+        let t = std::time::Instant::now();
+        let e = err(router(&conf, None));
+        assert!(e.contains("servers; at most 1024"), "{e}");
+        assert!(t.elapsed().as_secs() < 5, "{:?}", t.elapsed());
+        // Duplicates are still found, naming both lines, at the cap.
+        let mut conf = String::from("upstream u {\n hash $k consistent;\n");
+        for i in 0..1023 {
+            conf.push_str(&format!(" server a{i};\n"));
+        }
+        conf.push_str(" server a7;\n}\n");
+        let e = err(router(&conf, None));
+        assert!(e.contains("line 10") && e.contains("line 1026"), "{e}");
+        // Many upstreams: one pass for their names too.
+        let mut conf = String::new();
+        let mut i = 0;
+        while conf.len() < crate::config::MAX_CONFIG_BYTES - 64 {
+            conf.push_str(&format!("upstream u{i} {{}}\n"));
+            i += 1;
+        }
+        conf.push_str("upstream u0 {}\n");
+        let t = std::time::Instant::now();
+        let e = err(router(&conf, None));
+        assert!(e.contains("duplicate upstream 'u0'"), "{e}");
+        assert!(t.elapsed().as_secs() < 5, "{:?}", t.elapsed());
+        let big = " ".repeat(crate::config::MAX_CONFIG_BYTES + 1);
+        assert!(err(router(&big, None)).contains("bytes"));
     }
 }

@@ -10,11 +10,19 @@
 //! directives that do not change routing (`listen`, `timeout`, `redis`, ...) are
 //! accepted and ignored; any other directive is an error, as in nutcracker.
 //! Each key is printed with its server's name, or `host:port` when unnamed.
+//!
+//! Hostile input stays bounded: the text is at most
+//! [`MAX_CONFIG_BYTES`](crate::config::MAX_CONFIG_BYTES), and a first pass over
+//! the YAML event stream refuses anchors and aliases (as nutcracker does; an
+//! alias bomb would otherwise expand exponentially) and nesting deeper than
+//! [`MAX_DEPTH`] (the loaded tree is dropped recursively), naming the line.
 
 use anyhow::{Context, anyhow, bail};
 use chring::compat::twemproxy::{Ketama, KeyHash, ServerLine};
+use yaml_rust2::parser::{Event, Parser};
 use yaml_rust2::{Yaml, YamlLoader};
 
+use crate::config::{LimitError, check_size};
 use crate::route::KeyRouter;
 use crate::util::on_big_stack;
 
@@ -24,6 +32,11 @@ pub const MAX_SERVERS: usize = 1024;
 pub const MAX_NAME: usize = 272;
 /// Points for the fullest pool: never more than 160 per server.
 const MAX_POINTS: usize = 160 * MAX_SERVERS;
+
+/// Deepest YAML nesting accepted: nutcracker's files need 3 (pools, a pool's
+/// directives, its `servers` list); the margin leaves room for values a future
+/// directive might nest.
+pub const MAX_DEPTH: usize = 16;
 
 type Pool = Ketama<MAX_SERVERS, MAX_POINTS, MAX_NAME>;
 
@@ -73,6 +86,10 @@ impl KeyRouter for TwemproxyRouter {
         let i = self.pool.server_for(key)?;
         self.labels.get(i).map(String::as_str)
     }
+
+    fn backends(&self) -> &[String] {
+        &self.labels
+    }
 }
 
 /// Builds the router of the pool named `pool` (needed when the file has several).
@@ -89,6 +106,8 @@ pub fn router(text: &str, pool: Option<&str>) -> anyhow::Result<Box<dyn KeyRoute
 /// # Errors
 /// As [`router`].
 pub fn parse(text: &str, pool: Option<&str>) -> anyhow::Result<TwemproxyRouter> {
+    check_size(text)?;
+    prescan(text)?;
     let docs = YamlLoader::load_from_str(text).context("not valid YAML")?;
     let [root] = docs.as_slice() else {
         bail!("expected one YAML document of pools, found {}", docs.len());
@@ -114,6 +133,57 @@ pub fn parse(text: &str, pool: Option<&str>) -> anyhow::Result<TwemproxyRouter> 
         },
     };
     build_pool(body).with_context(|| format!("pool '{name}'"))
+}
+
+/// Walks the YAML event stream before anything is built: refuses anchors and
+/// aliases (an alias bomb expands exponentially in the loader; nutcracker's
+/// libyaml reader refuses them anyway) and nesting deeper than [`MAX_DEPTH`]
+/// (the loaded tree is dropped recursively). The event parser keeps its own
+/// state on the heap, so this pass needs *O*(1) stack and *O*(depth) memory.
+///
+/// # Errors
+/// [`LimitError::Alias`], [`LimitError::TooDeep`], or the YAML syntax error.
+fn prescan(text: &str) -> anyhow::Result<()> {
+    let mut parser = Parser::new_from_str(text);
+    let mut depth = 0usize;
+    loop {
+        let (event, mark) = parser.next_token().context("not valid YAML")?;
+        let line = mark.line();
+        let anchor = match event {
+            Event::StreamEnd => return Ok(()),
+            Event::Alias(_) => {
+                return Err(LimitError::Alias {
+                    line,
+                    what: "aliases",
+                }
+                .into());
+            }
+            Event::SequenceStart(anchor, _) | Event::MappingStart(anchor, _) => {
+                depth += 1;
+                if depth > MAX_DEPTH {
+                    return Err(LimitError::TooDeep {
+                        line,
+                        max: MAX_DEPTH,
+                    }
+                    .into());
+                }
+                anchor
+            }
+            Event::SequenceEnd | Event::MappingEnd => {
+                depth = depth.saturating_sub(1);
+                0
+            }
+            Event::Scalar(_, _, anchor, _) => anchor,
+            _ => 0,
+        };
+        if anchor != 0 {
+            return Err(LimitError::Alias {
+                line,
+                what: "anchors",
+            }
+            .into());
+        }
+    }
 }
 
 fn scalar_text(y: &Yaml) -> String {
@@ -210,18 +280,22 @@ fn build_pool(body: &Yaml) -> anyhow::Result<TwemproxyRouter> {
         let mut pool = Box::new(Pool::new(hash));
         pool.set_hash_tag(hash_tag);
         let mut labels = Vec::with_capacity(lines.len());
+        let mut servers = Vec::with_capacity(lines.len());
         for (i, text) in lines.iter().enumerate() {
             let s = ServerLine::parse(text.as_bytes())
                 .map_err(|e| anyhow!("server {} '{text}': {e}", i + 1))?;
-            pool.add(s.identity(), s.weight).map_err(|e| {
-                anyhow!(
-                    "server {} '{text}' (identity '{}'): {e}",
-                    i + 1,
-                    String::from_utf8_lossy(s.identity())
-                )
-            })?;
+            servers.push((s.identity(), s.weight));
             labels.push(String::from_utf8_lossy(s.label()).into_owned());
         }
+        // One continuum build for the whole pool (one per server is O(n^2)).
+        pool.add_many(&servers).map_err(|(i, e)| {
+            anyhow!(
+                "server {} '{}' (identity '{}'): {e}",
+                i + 1,
+                lines.get(i).map_or("", String::as_str),
+                String::from_utf8_lossy(servers.get(i).map_or(&[][..], |s| s.0))
+            )
+        })?;
         Ok(TwemproxyRouter { pool, labels })
     })?
 }
@@ -313,5 +387,80 @@ beta:
             let e = format!("{:#}", parse(text, None).unwrap_err());
             assert!(e.contains(msg), "{text}: {e}");
         }
+    }
+
+    /// Runs `parse` on its own thread with a small stack and a time limit, and
+    /// returns its one-line error (issue 10, part 5: hostile YAML).
+    fn hostile(text: String) -> String {
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::Builder::new()
+            .stack_size(256 << 10)
+            .spawn(move || {
+                let r = parse(&text, None).map(|_| ()).map_err(|e| format!("{e:#}"));
+                let _ = tx.send(r);
+            })
+            .unwrap();
+        let r = rx
+            .recv_timeout(std::time::Duration::from_secs(10))
+            .expect("parse must finish quickly");
+        let e = r.expect_err("hostile input must be refused");
+        assert!(!e.contains('\n'), "{e}");
+        e
+    }
+
+    #[test]
+    fn alias_bomb_is_refused() {
+        // Billion laughs: 9 levels of 9 aliases to the level below.
+        let mut text = String::from(
+            "a: &a [\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\"]\n",
+        );
+        for (prev, name) in ["a", "b", "c", "d", "e", "f", "g", "h"]
+            .iter()
+            .zip(["b", "c", "d", "e", "f", "g", "h", "i"])
+        {
+            let refs = vec![format!("*{prev}"); 9].join(",");
+            text.push_str(&format!("{name}: &{name} [{refs}]\n"));
+        }
+        assert!(text.len() < 500, "{}", text.len());
+        let e = hostile(text);
+        assert!(e.contains("line 1") && e.contains("anchor"), "{e}");
+        // An alias without its anchor is refused too, naming its line.
+        let e = hostile("p:\n  servers:\n   - a:1:1\nq: *x\n".into());
+        assert!(e.contains("line 4") && e.contains("anchor"), "{e}");
+    }
+
+    #[test]
+    fn deep_nesting_is_refused() {
+        let deep = format!("{}{}", "[".repeat(20_000), "]".repeat(20_000));
+        // The scanner's own flow-level limit (255) or ours, whichever comes first.
+        let e = hostile(deep);
+        assert!(
+            e.contains("line 1") && (e.contains("deeper") || e.contains("recursion limit")),
+            "{e}"
+        );
+        // 40 KB of `- `: 20,000 nested block sequences on one line (this one
+        // overflowed the stack before the event pre-pass).
+        let e = hostile(format!("{}x\n", "- ".repeat(20_000)));
+        assert!(e.contains("line 1") && e.contains("deeper than 16"), "{e}");
+        let mut block = String::new();
+        for d in 0..100 {
+            block.push_str(&" ".repeat(d));
+            block.push_str("k:\n");
+        }
+        let e = hostile(block);
+        assert!(
+            e.contains(&format!("line {}", MAX_DEPTH + 1)) && e.contains("deeper"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn oversized_file_is_refused() {
+        let mut text = String::from("p:\n  servers:\n");
+        while text.len() <= crate::config::MAX_CONFIG_BYTES {
+            text.push_str("   - 10.0.0.1:11211:1\n");
+        }
+        let e = hostile(text);
+        assert!(e.contains("bytes") && e.contains("1048576"), "{e}");
     }
 }

@@ -107,13 +107,19 @@ pub fn max_min(counts: &[u64]) -> Option<f64> {
 }
 
 /// Keys per backend for `names` (backend `i` named `names[i]`).
-fn distribution(names: &[String], vnodes: u32, keys: &[u64]) -> anyhow::Result<Vec<u64>> {
+/// Keys per backend for the ring of `names` at `vnodes`. Keys are streamed:
+/// *O*(backends) memory whatever their number.
+fn distribution(
+    names: &[String],
+    vnodes: u32,
+    keys: impl IntoIterator<Item = u64>,
+) -> anyhow::Result<Vec<u64>> {
     let mut ring = build_sim_strategy(StrategyKind::Ring, vnodes)?;
     for (i, n) in names.iter().enumerate() {
         ring.add(chring::BackendId(i as u16), n.as_bytes(), 1)?;
     }
     let mut counts = vec![0u64; names.len()];
-    for &k in keys {
+    for k in keys {
         if let Some(id) = ring.pick(k) {
             counts[usize::from(id.0)] += 1;
         }
@@ -134,18 +140,37 @@ fn median(mut xs: Vec<f64>) -> Option<f64> {
     })
 }
 
+/// Most keys per trial in scenario C (each trial routes them once per vnode
+/// count; memory does not grow with them).
+pub const MAX_C_KEYS: u64 = 10_000_000;
+/// Most trials in scenario C.
+pub const MAX_C_TRIALS: u32 = 1_000;
+
 /// Checks scenario C's settings.
 pub(crate) fn check(cfg: &ScenarioConfig) -> anyhow::Result<()> {
     let c = &cfg.c;
-    anyhow::ensure!(c.trials >= 1, "scenario C needs at least one trial");
-    anyhow::ensure!(c.keys >= 1, "scenario C needs at least one key");
+    anyhow::ensure!(
+        (1..=MAX_C_TRIALS).contains(&c.trials),
+        "scenario C trials must be in 1..={MAX_C_TRIALS}"
+    );
+    anyhow::ensure!(
+        (1..=MAX_C_KEYS).contains(&c.keys),
+        "scenario C keys must be in 1..={MAX_C_KEYS}"
+    );
+    for list in [&c.vnodes, &c.bar_vnodes] {
+        anyhow::ensure!(
+            list.len() <= super::MAX_LIST,
+            "scenario C takes at most {} vnode counts per list",
+            super::MAX_LIST
+        );
+    }
     anyhow::ensure!(
         (1..=SIM_MAX_SERVERS).contains(&c.backends),
         "scenario C backends must be in 1..={SIM_MAX_SERVERS}"
     );
     for &v in c.vnodes.iter().chain(&c.bar_vnodes) {
         anyhow::ensure!(
-            v >= 1 && v as usize * c.backends <= SIM_RING_POINTS,
+            v >= 1 && (v as usize).saturating_mul(c.backends) <= SIM_RING_POINTS,
             "scenario C: {v} vnodes x {} backends exceeds the ring's {SIM_RING_POINTS} points",
             c.backends
         );
@@ -161,31 +186,31 @@ pub fn run(cfg: &ScenarioConfig) -> anyhow::Result<CReport> {
     check(cfg)?;
     let c = &cfg.c;
     let base = stream_seed(cfg.seed, Scenario::C);
-    let trials: Vec<(Vec<String>, Vec<u64>)> = (0..c.trials)
-        .map(|t| {
-            let names = (0..c.backends)
-                .map(|i| format!("s{}-t{t}-server-{i}", cfg.seed))
-                .collect();
-            let mut rng = Pcg32::seed_from_u64(chring::mix(base, u64::from(t)));
-            let keys = (0..c.keys)
-                .map(|_| chring::hash_u64(rng.next_u64()))
-                .collect();
-            (names, keys)
-        })
-        .collect();
+    // Each trial's fleet and keys are regenerated where they are used instead
+    // of being kept (trials x keys would not fit for large settings); the same
+    // seeds give the same keys in the same order.
+    let trial_names = |t: u32| -> Vec<String> {
+        (0..c.backends)
+            .map(|i| format!("s{}-t{t}-server-{i}", cfg.seed))
+            .collect()
+    };
+    let trial_keys = |t: u32| {
+        let mut rng = Pcg32::seed_from_u64(chring::mix(base, u64::from(t)));
+        (0..c.keys).map(move |_| chring::hash_u64(rng.next_u64()))
+    };
     let plain_names: Vec<String> = (0..c.backends).map(crate::sim::server_name).collect();
-    let plain_keys: Vec<u64> = (0..c.keys).map(chring::hash_u64).collect();
+    let plain_keys = || (0..c.keys).map(chring::hash_u64);
 
     let mut rows = Vec::new();
     for &v in &c.vnodes {
         let mut covs = Vec::new();
         let mut ratios = Vec::new();
-        for (names, keys) in &trials {
-            let counts = distribution(names, v, keys)?;
+        for t in 0..c.trials {
+            let counts = distribution(&trial_names(t), v, trial_keys(t))?;
             covs.push(cov(&counts));
             ratios.push(max_min(&counts).unwrap_or(f64::INFINITY));
         }
-        let plain = distribution(&plain_names, v, &plain_keys)?;
+        let plain = distribution(&plain_names, v, plain_keys())?;
         let n = covs.len() as f64;
         let mean_ratio = ratios.iter().sum::<f64>() / n;
         rows.push(CRow {
@@ -207,7 +232,7 @@ pub fn run(cfg: &ScenarioConfig) -> anyhow::Result<CReport> {
             Ok(CBars {
                 vnodes: v,
                 backends: plain_names.clone(),
-                keys: distribution(&plain_names, v, &plain_keys)?,
+                keys: distribution(&plain_names, v, plain_keys())?,
             })
         })
         .collect::<anyhow::Result<_>>()?;

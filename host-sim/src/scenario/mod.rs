@@ -22,6 +22,10 @@ use crate::sim::strategy::{SIM_MAX_SERVERS, SIM_RING_POINTS};
 use crate::sim::workload::{Arrival, IdDistribution, WorkloadConfig};
 use crate::sim::{Latencies, MAX_CACHE_CAPACITY, RequestStream, SimConfig, StrategyKind};
 
+/// Longest list flag (strategies, sweep capacities, vnode counts): each entry
+/// is one more run or ring.
+pub const MAX_LIST: usize = 64;
+
 /// One scenario of the specification.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -237,17 +241,24 @@ impl ScenarioConfig {
                 .id_distribution()
                 .map_err(|e| anyhow::anyhow!("workload: {e}"))?;
             ensure!(self.vnodes >= 1, "vnodes must be at least 1");
+            // One more server than at the start: scenario B may add one.
+            let most = self.servers.saturating_add(1);
             ensure!(
-                self.vnodes as usize * (self.servers + 1) <= SIM_RING_POINTS,
-                "{} vnodes x {} servers exceeds the simulator ring's {SIM_RING_POINTS} points",
+                (self.vnodes as usize).saturating_mul(most) <= SIM_RING_POINTS,
+                "{} vnodes x {most} servers exceeds the simulator ring's {SIM_RING_POINTS} points",
                 self.vnodes,
-                self.servers + 1
             );
         }
         for s in which {
             match s {
                 Scenario::A => {
                     ensure!(!self.a.strategies.is_empty(), "scenario A needs a strategy");
+                    ensure!(
+                        self.a.strategies.len() <= MAX_LIST
+                            && self.a.sweep_capacities.len() <= MAX_LIST,
+                        "scenario A takes at most {MAX_LIST} strategies and {MAX_LIST} sweep \
+                         capacities"
+                    );
                     for &k in &self.a.strategies {
                         self.sim_config(Scenario::A, k).validate()?;
                     }
@@ -260,6 +271,10 @@ impl ScenarioConfig {
                 }
                 Scenario::B => {
                     ensure!(!self.b.strategies.is_empty(), "scenario B needs a strategy");
+                    ensure!(
+                        self.b.strategies.len() <= MAX_LIST,
+                        "scenario B takes at most {MAX_LIST} strategies"
+                    );
                     ensure!(
                         self.b.change_at_us < self.workload.duration_us,
                         "the change time must be before the end of the run"
@@ -386,6 +401,11 @@ pub fn run(
     Ok(report)
 }
 
+#[allow(clippy::trivially_copy_pass_by_ref)] // serde's skip_serializing_if passes a reference
+fn is_zero(n: &u64) -> bool {
+    *n == 0
+}
+
 /// Totals of one run as `results.json` shows them.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct RunTotals {
@@ -405,6 +425,9 @@ pub struct RunTotals {
     pub datastore_reads_per_server: Vec<u64>,
     /// Distinct customers each server saw (empty above 2^24 customers).
     pub keys_per_server: Vec<u64>,
+    /// Requests refused by a full server queue (absent when none were).
+    #[serde(skip_serializing_if = "is_zero")]
+    pub rejected: u64,
     /// Response times.
     pub latency: crate::sim::LatencySummary,
 }
@@ -420,7 +443,53 @@ impl RunTotals {
             hit_rate_per_server: r.servers.iter().map(|s| s.hit_rate()).collect(),
             datastore_reads_per_server: r.servers.iter().map(|s| s.misses).collect(),
             keys_per_server: r.servers.iter().filter_map(|s| s.distinct_keys).collect(),
+            rejected: r.rejected,
             latency: r.latency,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Issue 10, part 5: `servers + 1` overflowed in debug builds.
+    #[test]
+    fn huge_server_counts_are_errors_not_overflows() {
+        let mut cfg = ScenarioConfig {
+            servers: usize::MAX,
+            ..ScenarioConfig::default()
+        };
+        for which in [Scenario::A, Scenario::B, Scenario::D] {
+            let e = cfg.validate(&[which]).unwrap_err().to_string();
+            assert!(e.contains("exceeds"), "{e}");
+        }
+        cfg.servers = 5;
+        cfg.c.backends = usize::MAX;
+        assert!(cfg.validate(&[Scenario::C]).is_err());
+    }
+
+    /// Issue 10, part 5: the largest latencies accepted run without the cache
+    /// clock error; one more µs is refused up front.
+    #[test]
+    fn latency_limit_is_the_cache_clock() {
+        let mut cfg = ScenarioConfig::default();
+        cfg.workload.rate_per_s = 5.0;
+        cfg.workload.duration_us = 2_000_000;
+        cfg.workload.arrival = Arrival::Constant;
+        cfg.latency.processing_us = 1_000_000_000;
+        cfg.latency.cache_read_us = 1;
+        cfg.latency.datastore_us = crate::sim::engine::MAX_LATENCY_US - 1_000_000_001;
+        cfg.validate(&[Scenario::A]).unwrap();
+        let r = crate::sim::simulate(
+            &cfg.sim_config(Scenario::A, StrategyKind::Ring),
+            &mut |_| {},
+        )
+        .unwrap();
+        assert_eq!(r.hits + r.datastore_reads, r.requests);
+        assert!(r.end_us > crate::sim::engine::MAX_LATENCY_US);
+        cfg.latency.datastore_us += 1;
+        let e = cfg.validate(&[Scenario::A]).unwrap_err().to_string();
+        assert!(e.contains("2147483.647 ms"), "{e}");
     }
 }

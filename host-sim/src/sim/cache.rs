@@ -24,13 +24,16 @@ pub(crate) trait ServerCache: Send {
 
 impl<const N: usize> ServerCache for TtlCache<u64, (), N> {
     fn lookup(&mut self, key: u64, now: Instant) -> Result<bool, ClockError> {
-        Ok(self.get(&key, now)?.is_some())
+        self.advance(now)?;
+        Ok(self.get(&key).is_some())
     }
     fn write(&mut self, key: u64, now: Instant) -> Result<(), ClockError> {
-        self.insert(key, (), now).map(|_| ()).map_err(|e| e.error)
+        self.advance(now)?;
+        let _ = self.insert(key, ());
+        Ok(())
     }
     fn purge(&mut self, now: Instant) -> Result<usize, ClockError> {
-        self.purge_expired(now)
+        self.advance(now)
     }
     fn stats(&self) -> CacheStats {
         TtlCache::stats(self)

@@ -28,10 +28,14 @@
 //!   empty cache; a removed server leaves the strategy at once (no new requests)
 //!   and drains the requests already queued on it.
 //! - **Ticks**: the caches get `chring::Instant(t_us as u32)`, one tick per µs,
-//!   wrapping every 71.6 minutes. A housekeeping event every 2^30 µs purges every
-//!   cache so that no cache goes 2^31 ticks without a call (which would be a
-//!   [`chring::ClockError`]); purging changes no outcome, as every cache
-//!   operation purges first anyway.
+//!   wrapping every 71.6 minutes. A housekeeping event every 2^30 µs advances
+//!   every cache's clock, so consecutive calls on a cache are always less than
+//!   2^31 ticks apart, where a 32-bit counter is exact. The caches no longer need
+//!   it to keep working (since issue 10 a longer quiet period reads as "everything
+//!   expired"), but a server idle for almost a whole multiple of 2^32 µs would
+//!   otherwise read as a small step back (a [`chring::ClockError`]) or keep
+//!   entries past their TTL. It changes no outcome, as every cache operation
+//!   advances (and purges) first anyway.
 
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, VecDeque};
@@ -47,7 +51,7 @@ use super::strategy::{
 };
 use super::workload::{Request, RequestStream, WorkloadConfig};
 
-/// Period of the housekeeping purge, in µs (below the caches' 2^31-tick limit).
+/// Period of the housekeeping purge, in µs (below 2^31 ticks: see the module docs).
 const HOUSEKEEPING_US: u64 = 1 << 30;
 /// The longest TTL the caches accept: 2^31 - 1 ticks of 1 µs (about 35.8 min).
 pub const MAX_TTL_US: u64 = i32::MAX as u64;
@@ -55,6 +59,20 @@ pub const MAX_TTL_US: u64 = i32::MAX as u64;
 const MAX_TRACKED_CUSTOMERS: u64 = 1 << 24;
 /// Most metrics windows a run may have (memory is windows x servers x 12 bytes).
 pub const MAX_WINDOWS: u64 = 10_000_000;
+/// Most cells (windows x servers that ever exist) of a run's time series:
+/// 4,194,304 cells of 12 bytes, 48 MiB.
+pub const MAX_SERIES_CELLS: u64 = 1 << 22;
+/// Most requests one run may be expected to simulate (`rate x duration`).
+pub const MAX_REQUESTS_PER_RUN: u64 = 100_000_000;
+/// Longest service latency, and longest sum of the three, in µs (2^31 - 1):
+/// a cache is read at the end of processing and written when the datastore
+/// read returns, and its 32-bit µs clock must not move 2^31 ticks between two
+/// calls.
+pub const MAX_LATENCY_US: u64 = i32::MAX as u64;
+/// Most requests waiting at one server (besides the one in service). An
+/// arrival beyond it is rejected and counted ([`RunResult::rejected`]), so an
+/// overloaded run needs bounded memory (64 servers x 65,536 x 16 bytes at most).
+pub const MAX_QUEUE: usize = 1 << 16;
 /// Requests between two progress reports.
 const PROGRESS_EVERY: u64 = 16_384;
 
@@ -169,6 +187,21 @@ impl SimConfig {
             "TTL must be between 1 µs and {:.3} s (2^31 - 1 ticks of 1 µs)",
             MAX_TTL_US as f64 / 1e6
         );
+        ensure!(
+            w.rate_per_s * (w.duration_us as f64 / 1e6) <= MAX_REQUESTS_PER_RUN as f64,
+            "rate x duration is above {MAX_REQUESTS_PER_RUN} requests per run"
+        );
+        let lat = self.latency;
+        let total = lat
+            .processing_us
+            .checked_add(lat.cache_read_us)
+            .and_then(|t| t.checked_add(lat.datastore_us));
+        ensure!(
+            total.is_some_and(|t| t <= MAX_LATENCY_US),
+            "processing + cache read + datastore latency must be at most {:.3} ms (2^31 - 1 \
+             ticks of 1 µs)",
+            MAX_LATENCY_US as f64 / 1e3
+        );
         ensure!(self.window_us >= 1, "window must be positive");
         ensure!(
             w.rate_per_s * self.window_us as f64 / 1e6 <= 1e9,
@@ -184,8 +217,16 @@ impl SimConfig {
             .filter(|c| c.kind == ChangeKind::Add)
             .count();
         ensure!(
-            self.servers + adds <= SIM_MAX_SERVERS,
+            self.servers.saturating_add(adds) <= SIM_MAX_SERVERS,
             "at most {SIM_MAX_SERVERS} servers, including added ones"
+        );
+        let cells = w
+            .duration_us
+            .div_ceil(self.window_us)
+            .saturating_mul(self.total_servers() as u64);
+        ensure!(
+            cells <= MAX_SERIES_CELLS,
+            "windows x servers is {cells}, above {MAX_SERIES_CELLS}; use a longer window"
         );
         Ok(())
     }
@@ -193,12 +234,12 @@ impl SimConfig {
     /// Number of servers that ever exist in the run.
     #[must_use]
     pub fn total_servers(&self) -> usize {
-        self.servers
-            + self
-                .changes
+        self.servers.saturating_add(
+            self.changes
                 .iter()
                 .filter(|c| c.kind == ChangeKind::Add)
-                .count()
+                .count(),
+        )
     }
 }
 
@@ -212,6 +253,8 @@ pub struct RunResult {
     pub requests: u64,
     /// Requests that found no server (every server removed).
     pub dropped: u64,
+    /// Requests refused by a server whose queue was full ([`MAX_QUEUE`]).
+    pub rejected: u64,
     /// Cache hits over all servers.
     pub hits: u64,
     /// Cache misses over all servers: datastore reads.
@@ -295,6 +338,7 @@ struct Engine<'a> {
     hist: LatencyHistogram,
     requests: u64,
     dropped: u64,
+    rejected: u64,
     hits: u64,
     misses: u64,
     now: u64,
@@ -346,6 +390,7 @@ impl<'a> Engine<'a> {
             hist: LatencyHistogram::new(),
             requests: 0,
             dropped: 0,
+            rejected: 0,
             hits: 0,
             misses: 0,
             now: 0,
@@ -379,6 +424,7 @@ impl<'a> Engine<'a> {
                 evictions: 0,
                 expirations: 0,
                 max_queue: 0,
+                rejected: 0,
                 added_at_us,
                 removed_at_us: None,
             },
@@ -474,6 +520,15 @@ impl<'a> Engine<'a> {
         };
         if server.busy.is_none() {
             self.start_service(s, p)
+        } else if server.queue.len() >= MAX_QUEUE {
+            // Overload: the backlog is full, the request is refused (and its
+            // load reported finished at once).
+            server.summary.rejected += 1;
+            self.rejected += 1;
+            self.strategy
+                .finish(id)
+                .with_context(|| format!("finish on backend {id}"))?;
+            Ok(())
         } else {
             server.queue.push_back(p);
             server.summary.max_queue = server.summary.max_queue.max(server.queue.len());
@@ -597,6 +652,7 @@ impl<'a> Engine<'a> {
             strategy: self.cfg.strategy,
             requests: self.requests,
             dropped: self.dropped,
+            rejected: self.rejected,
             hits: self.hits,
             datastore_reads: self.misses,
             series: self.series,
@@ -628,6 +684,21 @@ mod tests {
             assert_eq!(routed, r.requests);
             assert_eq!(r.dropped, 0);
         }
+    }
+
+    /// Issue 10, part 5: an overloaded server's queue stops at MAX_QUEUE and
+    /// the excess is counted as rejected.
+    #[test]
+    fn overload_is_bounded_and_counted() {
+        let mut cfg = small(StrategyKind::Ring);
+        cfg.servers = 1;
+        cfg.workload.rate_per_s = 100_000.0;
+        cfg.workload.duration_us = 1_000_000;
+        cfg.workload.arrival = crate::sim::workload::Arrival::Constant;
+        let r = simulate(&cfg, &mut |_| {}).unwrap();
+        assert_eq!(r.servers[0].max_queue, MAX_QUEUE);
+        assert!(r.rejected > 0 && r.rejected == r.servers[0].rejected);
+        assert_eq!(r.hits + r.datastore_reads + r.rejected, r.requests);
     }
 
     #[test]

@@ -239,6 +239,9 @@ pub struct ServerSummary {
     pub expirations: u64,
     /// Longest queue seen (requests waiting, not counting the one in service).
     pub max_queue: usize,
+    /// Requests refused because its queue was full (see
+    /// [`MAX_QUEUE`](crate::sim::engine::MAX_QUEUE)).
+    pub rejected: u64,
     /// When it joined, if after the start (µs).
     pub added_at_us: Option<u64>,
     /// When it left, if it did (µs); it drains its queue afterwards.
