@@ -11,7 +11,8 @@
 #   bash scripts/test-all.sh --help     # list the steps
 #
 # Environment: CARGO_TARGET_DIR is honoured; NOSTD_TARGETS overrides the list
-# of bare-metal targets; CI=true turns incremental compilation off;
+# of bare-metal targets; FUZZ_RUNS (default 20000) is the number of inputs
+# each fuzz target runs; CI=true turns incremental compilation off;
 # FIRMWARE_BLESS=1 rewrites firmware/expected/*.out from this run's decoded
 # logs; FIRMWARE_TIMEOUT (seconds, default 300) bounds each QEMU run.
 #
@@ -27,7 +28,7 @@ cd "$ROOT"
 . "$ROOT/scripts/lib/rust-src.sh"
 
 # Steps run by default, in this order.
-STEPS="fmt clippy test compat_twemproxy compat_http doc nostd firmware hil"
+STEPS="fmt clippy test compat_twemproxy compat_http doc nostd fuzz firmware hil"
 
 describe_step() {
     case $1 in
@@ -38,6 +39,7 @@ describe_step() {
     compat_http) echo "nginx + HAProxy: chring's nginx (hash, hash consistent) and HAProxy 2.6 (hash-type consistent) modes against the real daemons (installs nginx-light and haproxy with apt as root)" ;;
     doc) echo "docs: cargo doc -p chring with warnings denied" ;;
     nostd) echo "no_std: chring built for ${NOSTD_TARGETS} (core only, no alloc)" ;;
+    fuzz) echo "fuzzing: every cargo-fuzz target in fuzz/ built (overflow checks and debug assertions on) and run ${FUZZ_RUNS} inputs over a copy of its committed corpus (installs cargo-fuzz when missing)" ;;
     firmware) echo "firmware: host tests, then the Cortex-M4F build run under QEMU, its defmt log diffed against firmware/expected (FIRMWARE_BLESS=1 rewrites it)" ;;
     hil) echo "hardware in the loop: the hil firmware under QEMU driven over its UART by host-sim hil (scenario B, 30,000 ROUTEs), every reply checked" ;;
     *) return 1 ;;
@@ -48,6 +50,10 @@ describe_step() {
 # compare-and-swap atomics, so it catches accidental atomics; riscv32imac
 # keeps us honest about non-ARM targets.
 NOSTD_TARGETS="${NOSTD_TARGETS:-thumbv6m-none-eabi thumbv7em-none-eabihf riscv32imac-unknown-none-elf}"
+
+# Inputs each fuzz target runs in the fuzz step: a bounded count, not a time,
+# so the step takes as long on every run of the same machine.
+FUZZ_RUNS="${FUZZ_RUNS:-20000}"
 
 # ---------------------------------------------------------------- environment
 
@@ -236,6 +242,61 @@ nostd_build_failed() {
     echo "       \"can't find crate\" for alloc or std: something needs an allocator or std." >&2
     echo "       Errors inside \`core\` itself: its source, $("$rustc" --print sysroot)/lib/rustlib/src/rust," >&2
     echo "       does not match the compiler, $("$rustc" -V)." >&2
+}
+
+# Fuzzing (issue 10): fuzz/ is a cargo-fuzz package (its own workspace and
+# lockfile). Every target is built as libFuzzer binaries with the stable
+# toolchain (RUSTC_BOOTSTRAP=1 lets cargo-fuzz pass its -Z flags), without a
+# sanitizer, optimised, with debug assertions and overflow checks; then each
+# runs FUZZ_RUNS inputs, starting from a copy of fuzz/corpus/<target> in a
+# temp dir (the step never writes into the repository), with its dictionary
+# fuzz/dict/<target without "config_">.dict if there is one. Crashes land in
+# the logs dir. Fuzzing for hours: README.md, "Fuzzing".
+step_fuzz() {
+    local dir="$TARGET_DIR/fuzz" log t start targets corpus out art dict
+    log="$(log_dir)"
+    if ! cargo fuzz --version >/dev/null 2>&1; then
+        info "installing cargo-fuzz (cargo install; several minutes)"
+        start=$SECONDS
+        run_logged "$log/cargo-fuzz-install.log" cargo install cargo-fuzz --locked || return 1
+        info "cargo-fuzz installed in $(fmt_duration $((SECONDS - start)))"
+        cargo fuzz --version >/dev/null 2>&1 || {
+            error "cargo-fuzz installed but not on PATH: add \$CARGO_HOME/bin (~/.cargo/bin) to PATH"
+            return 1
+        }
+    fi
+    info "$(cargo fuzz --version)"
+    (cd fuzz && run cargo fmt -- --check) || return 1
+    set -- env RUSTC_BOOTSTRAP=1 cargo fuzz
+    local opts=(--sanitizer none -O --debug-assertions --target-dir "$dir")
+    start=$SECONDS
+    run "$@" build "${opts[@]}" || return 1
+    info "fuzz targets built in $(fmt_duration $((SECONDS - start)))"
+    targets="$(cargo fuzz list)" || return 1
+    for t in $targets; do
+        corpus="$(mktemp -d "${TMPDIR:-/tmp}/chring-fuzz-$t.XXXXXX")"
+        if [ -d "fuzz/corpus/$t" ]; then
+            cp -R "fuzz/corpus/$t/." "$corpus/"
+        fi
+        dict=()
+        [ ! -f "fuzz/dict/${t#config_}.dict" ] || dict=(-dict="fuzz/dict/${t#config_}.dict")
+        art="$log/fuzz-artifacts/$t"
+        mkdir -p "$art"
+        out="$log/fuzz-$t.log"
+        start=$SECONDS
+        printf '+ %s  (output: %s)\n' "cargo fuzz run $t ($FUZZ_RUNS runs)" "$out"
+        if ! "$@" run "${opts[@]}" "$t" "$corpus" -- -runs="$FUZZ_RUNS" \
+            -rss_limit_mb=2048 -max_len=4096 -timeout=10 -artifact_prefix="$art/" \
+            ${dict[@]+"${dict[@]}"} >"$out" 2>&1; then
+            tail -n 40 "$out" >&2
+            rm -rf "$corpus"
+            error "fuzz target $t failed (above; full output: $out; the input: $art/)"
+            echo "       Reproduce: RUSTC_BOOTSTRAP=1 cargo fuzz run --sanitizer none -O --debug-assertions $t $art/<file>" >&2
+            return 1
+        fi
+        rm -rf "$corpus"
+        info "$t: $(grep -E '^Done [0-9]+ runs' "$out" | tail -n 1) ($(fmt_duration $((SECONDS - start))))"
+    done
 }
 
 # Firmware (firmware/: its own workspace and lockfile). The `balancer` binary
