@@ -65,19 +65,27 @@
 #![deny(rustdoc::broken_intra_doc_links)]
 
 pub mod cache;
+#[cfg(feature = "compat")]
+#[cfg_attr(docsrs, doc(cfg(feature = "compat")))]
 pub mod compat;
 mod error;
 pub mod fleet;
 pub mod hash;
+#[cfg(feature = "protocol")]
+#[cfg_attr(docsrs, doc(cfg(feature = "protocol")))]
 pub mod protocol;
 pub mod ring;
 pub mod strategy;
 pub mod time;
+#[cfg(feature = "workload")]
+#[cfg_attr(docsrs, doc(cfg(feature = "workload")))]
 pub mod workload;
 
 pub use cache::{CacheConfigError, CacheIndex, CacheStats, Inserted, TtlCache};
 pub use error::Error;
-pub use fleet::{AddError, Backend, BackendId, LoadError, MAX_WEIGHT, UnknownBackend, WeightError};
+pub use fleet::{
+    AddError, Backend, BackendId, BatchError, LoadError, MAX_WEIGHT, UnknownBackend, WeightError,
+};
 pub use hash::{hash, hash_seeded, hash_u64, mix};
 pub use ring::{ConfigError, Replicas, Ring, RingConfig};
 pub use strategy::{
