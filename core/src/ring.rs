@@ -1046,46 +1046,23 @@ mod tests {
             assert_eq!(one.lookup(hash_u64(k)), many.lookup(hash_u64(k)));
         }
         // Errors leave the ring unchanged, and name the culprit.
+        let second = |error| Err(BatchError { index: 1, error });
         let before: Vec<_> = many.points().collect();
         let bad: [(BackendId, &[u8], u32); 3] = [
             (BackendId(10), b"x", 1),
             (BackendId(11), b"y", 0),
             (BackendId(12), b"z", 1),
         ];
-        assert_eq!(
-            many.add_many(&bad),
-            Err(BatchError {
-                index: 1,
-                error: AddError::ZeroWeight
-            })
-        );
+        assert_eq!(many.add_many(&bad), second(AddError::ZeroWeight));
         let dup: [(BackendId, &[u8], u32); 2] =
             [(BackendId(10), b"x", 1), (BackendId(10), b"y", 1)];
-        assert_eq!(
-            many.add_many(&dup),
-            Err(BatchError {
-                index: 1,
-                error: AddError::DuplicateId
-            })
-        );
+        assert_eq!(many.add_many(&dup), second(AddError::DuplicateId));
         let dup: [(BackendId, &[u8], u32); 2] =
             [(BackendId(10), b"x", 1), (BackendId(11), b"x", 1)];
-        assert_eq!(
-            many.add_many(&dup),
-            Err(BatchError {
-                index: 1,
-                error: AddError::DuplicateName
-            })
-        );
+        assert_eq!(many.add_many(&dup), second(AddError::DuplicateName));
         let big: [(BackendId, &[u8], u32); 2] =
             [(BackendId(10), b"x", 1), (BackendId(11), b"y", 40)];
-        assert_eq!(
-            many.add_many(&big),
-            Err(BatchError {
-                index: 1,
-                error: AddError::NoRoom
-            })
-        );
+        assert_eq!(many.add_many(&big), second(AddError::NoRoom));
         assert_eq!(before, many.points().collect::<Vec<_>>());
         assert_eq!(many.len(), 6);
     }

@@ -32,8 +32,8 @@ use chring::protocol::rig::{self, HIL_LINE, HilController};
 use chring::protocol::{LineBuffer, StrategyKind};
 use clap::{Args, ValueEnum};
 
-use crate::cli::ScenarioFlags;
-use crate::route::UsageError;
+use crate::args::ScenarioFlags;
+use crate::error::UsageError;
 use crate::scenario::{Scenario, ScenarioConfig, b::fleet_change};
 use crate::sim::{ChangeKind, IdDistribution, server_name};
 
