@@ -94,6 +94,7 @@ pub mod cache;
 pub mod compat;
 mod error;
 pub mod fleet;
+pub mod flow;
 pub mod hash;
 #[cfg(feature = "protocol")]
 #[cfg_attr(docsrs, doc(cfg(feature = "protocol")))]

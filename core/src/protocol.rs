@@ -118,6 +118,7 @@
 
 use core::fmt::{self, Write};
 
+use crate::flow::{self, How, Route};
 use crate::{
     AddError, BackendId, Duration, Instant, Jump, MAX_WEIGHT, Maglev, Modulo, Rendezvous, Ring,
     RingConfig, Strategy, TtlCache,
@@ -918,28 +919,24 @@ impl<const B: usize, const P: usize, const M: usize, const N: usize> Controller<
         }
         self.flows.advance(now).map_err(|_| ProtocolError::Clock)?;
         let h = crate::hash(key);
-        let pinned = self.flows.get(&h).copied();
-        let live = |c: &Self, id: BackendId| c.by_id(id).is_some_and(|s| s.up);
-        let id = match pinned {
-            Some(id) if live(self, id) => {
-                self.counters.flow_hits = self.counters.flow_hits.saturating_add(1);
-                id
-            }
-            stale => {
-                let Some(id) = self.strategies.get(self.kind).pick(h) else {
-                    debug_assert!(false, "a server is up but the strategy picks none");
-                    return Err(ProtocolError::NoServerUp);
-                };
-                let _ = self.flows.insert(h, id);
-                let c = &mut self.counters;
-                if stale.is_some() {
-                    c.flow_repinned = c.flow_repinned.saturating_add(1);
-                } else {
-                    c.flow_misses = c.flow_misses.saturating_add(1);
-                }
-                id
-            }
+        let (servers, kind) = (&self.servers, self.kind);
+        let Some(Route { backend: id, how }) = flow::route(
+            &mut self.flows,
+            h,
+            &mut self.strategies,
+            |_, id| servers.iter().flatten().any(|s| s.id == id && s.up),
+            |strategies| strategies.get(kind).pick(h),
+        ) else {
+            debug_assert!(false, "a server is up but the strategy picks none");
+            return Err(ProtocolError::NoServerUp);
         };
+        let c = &mut self.counters;
+        let counter = match how {
+            How::Pinned => &mut c.flow_hits,
+            How::New => &mut c.flow_misses,
+            How::Repinned => &mut c.flow_repinned,
+        };
+        *counter = counter.saturating_add(1);
         self.counters.routed = self.counters.routed.saturating_add(1);
         if let Some(s) = self.servers.iter_mut().flatten().find(|s| s.id == id) {
             s.routed = s.routed.saturating_add(1);
