@@ -34,11 +34,11 @@ describe_step() {
     case $1 in
     fmt) echo "formatting: cargo fmt --all -- --check" ;;
     clippy) echo "lints: cargo clippy (workspace, all targets; chring with defmt), warnings denied" ;;
-    test) echo "tests: cargo test --workspace, then chring with defmt" ;;
+    test) echo "tests: cargo test --workspace, then chring with defmt and with no default features; the MSRV check" ;;
     compat_twemproxy) echo "twemproxy: chring's ketama against the real nutcracker with memcached backends (installs them with apt as root)" ;;
     compat_http) echo "nginx + HAProxy: chring's nginx (hash, hash consistent) and HAProxy 2.6 (hash-type consistent) modes against the real daemons (installs nginx-light and haproxy with apt as root)" ;;
     doc) echo "docs: cargo doc -p chring with warnings denied" ;;
-    nostd) echo "no_std: chring built for ${NOSTD_TARGETS} (core only, no alloc)" ;;
+    nostd) echo "no_std: chring built for ${NOSTD_TARGETS} (core only, no alloc), default features off; a ring-only chring pulls neither md-5 nor rand_pcg" ;;
     fuzz) echo "fuzzing: every cargo-fuzz target in fuzz/ built (overflow checks and debug assertions on) and run ${FUZZ_RUNS} inputs over a copy of its committed corpus (installs cargo-fuzz when missing)" ;;
     firmware) echo "firmware: host tests, then the Cortex-M4F build run under QEMU, its defmt log diffed against firmware/expected (FIRMWARE_BLESS=1 rewrites it)" ;;
     hil) echo "hardware in the loop: the hil firmware under QEMU driven over its UART by host-sim hil (scenario B, 30,000 ROUTEs), every reply checked" ;;
@@ -127,6 +127,11 @@ step_test() {
     # closing lines); the copy in $log only feeds the tally at the end.
     run cargo test --workspace 2>&1 | tee -a "$log"
     run cargo test -p chring --features defmt 2>&1 | tee -a "$log"
+    # The ring-only build (no compat, workload or protocol) with its own tests.
+    run cargo test -p chring --no-default-features 2>&1 | tee -a "$log"
+    # MSRV: no locked dependency of chring (all features) may need a newer
+    # Rust than [workspace.package] rust-version declares.
+    run python3 scripts/msrv-check.py
     TEST_TALLY="$(awk '
         /^test result:/ {
             for (i = 1; i <= NF; i++) {
@@ -194,6 +199,18 @@ step_doc() {
 }
 
 step_nostd() {
+    # A firmware that needs only the ring pulls nothing else: with default
+    # features off, chring's normal dependencies name neither md-5 (compat) nor
+    # rand_pcg / rand_core (workload).
+    local tree
+    tree="$(cargo tree -p chring --no-default-features -e normal --prefix none --locked)" || return 1
+    if printf '%s\n' "$tree" | grep -Eq '^(md-5|rand_pcg|rand_core) '; then
+        printf '%s\n' "$tree" >&2
+        error "chring --no-default-features depends on md-5, rand_pcg or rand_core (tree above)"
+        return 1
+    fi
+    info "chring --no-default-features: $(printf '%s\n' "$tree" | sort -u | wc -l) crates, no md-5, rand_pcg or rand_core"
+
     # Builds for bare-metal targets get their own target dir: `-Z build-std`
     # needs RUSTC_BOOTSTRAP=1, which some build scripts watch
     # (rerun-if-env-changed), and may use another rustc (BUILD_STD_RUSTC), so

@@ -102,7 +102,7 @@ impl core::error::Error for UnknownBackend {}
 #[non_exhaustive]
 pub enum WeightError {
     /// No backend has this id.
-    Unknown,
+    Unknown(UnknownBackend),
     /// Weight 0.
     ZeroWeight,
     /// Weight above [`MAX_WEIGHT`].
@@ -114,7 +114,7 @@ pub enum WeightError {
 impl fmt::Display for WeightError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
-            WeightError::Unknown => "no backend with this id",
+            WeightError::Unknown(e) => return e.fmt(f),
             WeightError::ZeroWeight => "weight must be at least 1",
             WeightError::WeightTooLarge => "weight exceeds MAX_WEIGHT (65535)",
             WeightError::NoRoom => "not enough point/bucket capacity for this weight",
@@ -122,7 +122,20 @@ impl fmt::Display for WeightError {
     }
 }
 
-impl core::error::Error for WeightError {}
+impl core::error::Error for WeightError {
+    fn source(&self) -> Option<&(dyn core::error::Error + 'static)> {
+        match self {
+            WeightError::Unknown(e) => Some(e),
+            _ => None,
+        }
+    }
+}
+
+impl From<UnknownBackend> for WeightError {
+    fn from(e: UnknownBackend) -> Self {
+        WeightError::Unknown(e)
+    }
+}
 
 /// Why load feedback was refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -130,7 +143,7 @@ impl core::error::Error for WeightError {}
 #[non_exhaustive]
 pub enum LoadError {
     /// No backend has this id.
-    Unknown,
+    Unknown(UnknownBackend),
     /// `finish` without a matching `start`: the backend has no request in flight.
     NotStarted,
 }
@@ -138,13 +151,50 @@ pub enum LoadError {
 impl fmt::Display for LoadError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
-            LoadError::Unknown => "no backend with this id",
+            LoadError::Unknown(e) => return e.fmt(f),
             LoadError::NotStarted => "finish without a matching start (no request in flight)",
         })
     }
 }
 
-impl core::error::Error for LoadError {}
+impl core::error::Error for LoadError {
+    fn source(&self) -> Option<&(dyn core::error::Error + 'static)> {
+        match self {
+            LoadError::Unknown(e) => Some(e),
+            LoadError::NotStarted => None,
+        }
+    }
+}
+
+impl From<UnknownBackend> for LoadError {
+    fn from(e: UnknownBackend) -> Self {
+        LoadError::Unknown(e)
+    }
+}
+
+/// Why a batch (`add_many`) was refused: the error of the entry at `index`
+/// (an entry that could not be added, or the one whose capacity ran out). The
+/// structure is left unchanged: a batch is all or nothing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct BatchError<E> {
+    /// Position of the offending entry in the batch.
+    pub index: usize,
+    /// Why that entry was refused.
+    pub error: E,
+}
+
+impl<E: fmt::Display> fmt::Display for BatchError<E> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "batch entry {}: {}", self.index, self.error)
+    }
+}
+
+impl<E: core::error::Error + 'static> core::error::Error for BatchError<E> {
+    fn source(&self) -> Option<&(dyn core::error::Error + 'static)> {
+        Some(&self.error)
+    }
+}
 
 /// Checks a weight against `1..=MAX_WEIGHT`.
 pub(crate) fn check_weight(weight: u32) -> Result<(), AddError> {
@@ -367,8 +417,8 @@ impl<const B: usize> Fleet<B> {
     }
 
     pub(crate) fn start(&mut self, id: BackendId) -> Result<(), LoadError> {
-        let slot = self.slot(id).ok_or(LoadError::Unknown)?;
-        let b = self.backends.get_mut(slot).ok_or(LoadError::Unknown)?;
+        let slot = self.slot(id).ok_or(UnknownBackend(id))?;
+        let b = self.backends.get_mut(slot).ok_or(UnknownBackend(id))?;
         if let Some(l) = b.load.checked_add(1) {
             b.load = l;
             self.load_sum += 1;
@@ -377,8 +427,8 @@ impl<const B: usize> Fleet<B> {
     }
 
     pub(crate) fn finish(&mut self, id: BackendId) -> Result<(), LoadError> {
-        let slot = self.slot(id).ok_or(LoadError::Unknown)?;
-        let b = self.backends.get_mut(slot).ok_or(LoadError::Unknown)?;
+        let slot = self.slot(id).ok_or(UnknownBackend(id))?;
+        let b = self.backends.get_mut(slot).ok_or(UnknownBackend(id))?;
         b.load = b.load.checked_sub(1).ok_or(LoadError::NotStarted)?;
         self.load_sum -= 1;
         Ok(())
@@ -484,12 +534,14 @@ mod tests {
                 }
                 Op::Start(i) => {
                     let b = model.iter_mut().find(|b| b.id == BackendId(i));
-                    let expect = b.map(|b| b.load += 1).ok_or(LoadError::Unknown);
+                    let expect = b
+                        .map(|b| b.load += 1)
+                        .ok_or(LoadError::Unknown(UnknownBackend(BackendId(i))));
                     assert_eq!(f.start(BackendId(i)), expect);
                 }
                 Op::Finish(i) => {
                     let expect = match model.iter_mut().find(|b| b.id == BackendId(i)) {
-                        None => Err(LoadError::Unknown),
+                        None => Err(LoadError::Unknown(UnknownBackend(BackendId(i)))),
                         Some(b) if b.load == 0 => Err(LoadError::NotStarted),
                         Some(b) => {
                             b.load -= 1;

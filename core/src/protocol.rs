@@ -118,6 +118,7 @@
 
 use core::fmt::{self, Write};
 
+use crate::flow::{self, How, Route};
 use crate::{
     AddError, BackendId, Duration, Instant, Jump, MAX_WEIGHT, Maglev, Modulo, Rendezvous, Ring,
     RingConfig, Strategy, TtlCache,
@@ -132,29 +133,7 @@ pub type Name = heapless::String<MAX_NAME>;
 /// Bucket capacity of the controller's jump hash (the fleet's total weight).
 pub const JUMP_BUCKETS: usize = 64;
 
-/// The controller of the hardware-in-the-loop firmware (`firmware/src/bin/hil.rs`),
-/// which `host-sim hil` also runs locally to check every reply: 8 servers, a ring
-/// of up to 768 points ([`HIL_VNODES`] per unit of weight, so a total weight of
-/// 12), Maglev with 1031 entries, a 256-entry flow table. About 16 KiB.
-pub type HilController = Controller<8, 768, 1031, 256>;
-
-/// Ring points per unit of weight of [`HilController`].
-pub const HIL_VNODES: u32 = 64;
-
-/// Idle timeout of [`HilController`]'s flow table, in ticks: 10 minutes of the
-/// firmware's 1 kHz SysTick, longer than a test run, so that replies never depend
-/// on how fast the host talks to the device.
-pub const HIL_FLOW_TTL: Duration = Duration(600_000);
-
-/// Line buffer size of the HIL firmware: a longer line gets `-ERR line too long`.
-pub const HIL_LINE: usize = 128;
-
-/// A fresh [`HilController`]. `const`, so it can initialise a `static` (the
-/// firmware keeps it there: built on the stack it would be copied).
-#[must_use]
-pub const fn hil_controller() -> HilController {
-    Controller::new_const::<HIL_VNODES, { HIL_FLOW_TTL.0 }>()
-}
+pub mod rig;
 
 /// The commands, in `HELP` order, with their arguments.
 pub const HELP: [&str; 12] = [
@@ -680,7 +659,7 @@ pub type FlowTable<const N: usize> = TtlCache<u64, BackendId, N, u16>;
 ///
 /// Memory is all inline: about `8 P` bytes for the ring, `2 M` for Maglev,
 /// `4 ×` [`JUMP_BUCKETS`] for jump, `26 N` for the flow table and ~60 bytes per
-/// server slot ([`HilController`]: 13.6 KiB).
+/// server slot ([`rig::HilController`]: 13.6 KiB).
 #[derive(Debug, Clone)]
 pub struct Controller<const B: usize, const P: usize, const M: usize, const N: usize> {
     servers: [Option<Server>; B],
@@ -940,28 +919,24 @@ impl<const B: usize, const P: usize, const M: usize, const N: usize> Controller<
         }
         self.flows.advance(now).map_err(|_| ProtocolError::Clock)?;
         let h = crate::hash(key);
-        let pinned = self.flows.get(&h).copied();
-        let live = |c: &Self, id: BackendId| c.by_id(id).is_some_and(|s| s.up);
-        let id = match pinned {
-            Some(id) if live(self, id) => {
-                self.counters.flow_hits = self.counters.flow_hits.saturating_add(1);
-                id
-            }
-            stale => {
-                let Some(id) = self.strategies.get(self.kind).pick(h) else {
-                    debug_assert!(false, "a server is up but the strategy picks none");
-                    return Err(ProtocolError::NoServerUp);
-                };
-                let _ = self.flows.insert(h, id);
-                let c = &mut self.counters;
-                if stale.is_some() {
-                    c.flow_repinned = c.flow_repinned.saturating_add(1);
-                } else {
-                    c.flow_misses = c.flow_misses.saturating_add(1);
-                }
-                id
-            }
+        let (servers, kind) = (&self.servers, self.kind);
+        let Some(Route { backend: id, how }) = flow::route(
+            &mut self.flows,
+            h,
+            &mut self.strategies,
+            |_, id| servers.iter().flatten().any(|s| s.id == id && s.up),
+            |strategies| strategies.get(kind).pick(h),
+        ) else {
+            debug_assert!(false, "a server is up but the strategy picks none");
+            return Err(ProtocolError::NoServerUp);
         };
+        let c = &mut self.counters;
+        let counter = match how {
+            How::Pinned => &mut c.flow_hits,
+            How::New => &mut c.flow_misses,
+            How::Repinned => &mut c.flow_repinned,
+        };
+        *counter = counter.saturating_add(1);
         self.counters.routed = self.counters.routed.saturating_add(1);
         if let Some(s) = self.servers.iter_mut().flatten().find(|s| s.id == id) {
             s.routed = s.routed.saturating_add(1);

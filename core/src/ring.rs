@@ -45,7 +45,7 @@ use core::cmp::Ordering;
 use core::fmt;
 
 use crate::fleet::{
-    AddError, Backend, BackendId, Fleet, UnknownBackend, WeightError, check_weight,
+    AddError, Backend, BackendId, BatchError, Fleet, UnknownBackend, WeightError, check_weight,
 };
 use crate::hash::{mix, position};
 
@@ -310,32 +310,50 @@ impl<const B: usize, const P: usize, const I: usize> Ring<B, P, I> {
     /// rebuild per backend. The result is identical to adding them one by one.
     ///
     /// # Errors
-    /// The index in `backends` of the first one that cannot be added and why
-    /// (as [`add`](Self::add), counting duplicates within the batch); the ring is
-    /// unchanged then.
+    /// [`BatchError`]: the index in `backends` of the first one that cannot be
+    /// added and why (as [`add`](Self::add), counting duplicates within the
+    /// batch); the ring is unchanged then.
     pub fn add_many(
         &mut self,
         backends: &[(BackendId, &[u8], u32)],
-    ) -> Result<(), (usize, AddError)> {
+    ) -> Result<(), BatchError<AddError>> {
         // Validate everything first, so an error changes nothing.
         let mut points = 0usize;
         for (i, &(id, name, weight)) in backends.iter().enumerate() {
-            let name_hash = self.fleet.check_add(id, name, weight).map_err(|e| (i, e))?;
+            let name_hash = self
+                .fleet
+                .check_add(id, name, weight)
+                .map_err(|error| BatchError { index: i, error })?;
             if self.fleet.len() + i >= B {
-                return Err((i, AddError::Full));
+                return Err(BatchError {
+                    index: i,
+                    error: AddError::Full,
+                });
             }
             for &(other_id, other_name, _) in backends.get(..i).unwrap_or(&[]) {
                 if other_id == id {
-                    return Err((i, AddError::DuplicateId));
+                    return Err(BatchError {
+                        index: i,
+                        error: AddError::DuplicateId,
+                    });
                 }
                 if crate::hash::hash(other_name) == name_hash {
-                    return Err((i, AddError::DuplicateName));
+                    return Err(BatchError {
+                        index: i,
+                        error: AddError::DuplicateName,
+                    });
                 }
             }
-            let k = self.points_for(weight).ok_or((i, AddError::NoRoom))?;
+            let k = self.points_for(weight).ok_or(BatchError {
+                index: i,
+                error: AddError::NoRoom,
+            })?;
             points = points.saturating_add(k);
             if points > P - self.len {
-                return Err((i, AddError::NoRoom));
+                return Err(BatchError {
+                    index: i,
+                    error: AddError::NoRoom,
+                });
             }
         }
         for &(id, name, weight) in backends {
@@ -385,11 +403,11 @@ impl<const B: usize, const P: usize, const I: usize> Ring<B, P, I> {
     /// # Errors
     /// [`WeightError`]; on error the ring is unchanged.
     pub fn set_weight(&mut self, id: BackendId, weight: u32) -> Result<(), WeightError> {
-        let slot = self.fleet.slot(id).ok_or(WeightError::Unknown)?;
+        let slot = self.fleet.slot(id).ok_or(UnknownBackend(id))?;
         check_weight(weight)?;
         let (old_weight, name_hash) = match self.fleet.get(slot) {
             Some(b) => (b.weight, b.name_hash),
-            None => return Err(WeightError::Unknown),
+            None => return Err(UnknownBackend(id).into()),
         };
         let old_k = self.points_for(old_weight).ok_or(WeightError::NoRoom)?;
         let new_k = self.points_for(weight).ok_or(WeightError::NoRoom)?;
@@ -929,7 +947,10 @@ mod tests {
         r.add(BackendId(1), b"b", 1).unwrap();
         assert_eq!(r.add(BackendId(2), b"c", 1), Err(AddError::Full));
         assert_eq!(r.set_weight(BackendId(1), 2), Err(WeightError::NoRoom));
-        assert_eq!(r.set_weight(BackendId(5), 1), Err(WeightError::Unknown));
+        assert_eq!(
+            r.set_weight(BackendId(5), 1),
+            Err(WeightError::Unknown(UnknownBackend(BackendId(5))))
+        );
         assert_eq!(r.set_weight(BackendId(1), 0), Err(WeightError::ZeroWeight));
         assert_eq!(r.remove(BackendId(5)), Err(UnknownBackend(BackendId(5))));
         assert_eq!(
@@ -1025,22 +1046,23 @@ mod tests {
             assert_eq!(one.lookup(hash_u64(k)), many.lookup(hash_u64(k)));
         }
         // Errors leave the ring unchanged, and name the culprit.
+        let second = |error| Err(BatchError { index: 1, error });
         let before: Vec<_> = many.points().collect();
         let bad: [(BackendId, &[u8], u32); 3] = [
             (BackendId(10), b"x", 1),
             (BackendId(11), b"y", 0),
             (BackendId(12), b"z", 1),
         ];
-        assert_eq!(many.add_many(&bad), Err((1, AddError::ZeroWeight)));
+        assert_eq!(many.add_many(&bad), second(AddError::ZeroWeight));
         let dup: [(BackendId, &[u8], u32); 2] =
             [(BackendId(10), b"x", 1), (BackendId(10), b"y", 1)];
-        assert_eq!(many.add_many(&dup), Err((1, AddError::DuplicateId)));
+        assert_eq!(many.add_many(&dup), second(AddError::DuplicateId));
         let dup: [(BackendId, &[u8], u32); 2] =
             [(BackendId(10), b"x", 1), (BackendId(11), b"x", 1)];
-        assert_eq!(many.add_many(&dup), Err((1, AddError::DuplicateName)));
+        assert_eq!(many.add_many(&dup), second(AddError::DuplicateName));
         let big: [(BackendId, &[u8], u32); 2] =
             [(BackendId(10), b"x", 1), (BackendId(11), b"y", 40)];
-        assert_eq!(many.add_many(&big), Err((1, AddError::NoRoom)));
+        assert_eq!(many.add_many(&big), second(AddError::NoRoom));
         assert_eq!(before, many.points().collect::<Vec<_>>());
         assert_eq!(many.len(), 6);
     }

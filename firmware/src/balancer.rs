@@ -32,6 +32,7 @@
 
 use core::fmt;
 
+use chring::flow;
 use chring::{
     AddError, Backend, BackendId, CacheStats, ClockError, Duration, Instant, LoadError, Strategy,
     TtlCache, UnknownBackend,
@@ -45,29 +46,9 @@ pub type FlowKey = u32;
 /// (22 bytes per entry), idle timeout.
 pub type FlowTable<const N: usize> = TtlCache<FlowKey, BackendId, N, u16>;
 
-/// How a request was routed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[cfg_attr(target_os = "none", derive(defmt::Format))]
-pub enum How {
-    /// The flow table had the flow, on a live backend: sent there.
-    Pinned,
-    /// A new flow (or one whose entry had expired or been evicted): the strategy
-    /// picked its backend, and the table remembers it.
-    New,
-    /// The flow table had the flow, but its backend has left or is down: the
-    /// strategy picked again, and the entry now points at the new backend.
-    Repinned,
-}
-
-/// Where a request went.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[cfg_attr(target_os = "none", derive(defmt::Format))]
-pub struct Route {
-    /// The backend.
-    pub backend: BackendId,
-    /// Why that one.
-    pub how: How,
-}
+/// How a request was routed, and where it went: chring's flow-pinning types
+/// ([`chring::flow`]), which this balancer and the protocol's controller share.
+pub use chring::flow::{How, Route};
 
 /// Counters of a [`Balancer`] (all saturating).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -259,31 +240,19 @@ impl<S: Strategy, const N: usize, const B: usize> Balancer<S, N, B> {
             return Err(BalancerError::NoBackend);
         }
         self.flows.advance(now)?;
-        let pinned = self.flows.get(&flow).copied();
-        let route = match pinned {
-            Some(backend) if self.is_up(backend) => {
-                if self.strategy.pick(key_hash) != Some(backend) {
-                    self.stats.kept_off_strategy = self.stats.kept_off_strategy.saturating_add(1);
-                }
-                Route {
-                    backend,
-                    how: How::Pinned,
-                }
-            }
-            stale => {
-                let Some(backend) = self.strategy.pick(key_hash) else {
-                    debug_assert!(false, "a backend is up but the strategy picks none");
-                    return Err(BalancerError::NoBackend);
-                };
-                let _ = self.flows.insert(flow, backend);
-                let how = if stale.is_some() {
-                    How::Repinned
-                } else {
-                    How::New
-                };
-                Route { backend, how }
-            }
+        let Some(route) = flow::route(
+            &mut self.flows,
+            flow,
+            &mut self.strategy,
+            |s, id| s.backends().iter().any(|b| b.id == id && b.up),
+            |s| s.pick(key_hash),
+        ) else {
+            debug_assert!(false, "a backend is up but the strategy picks none");
+            return Err(BalancerError::NoBackend);
         };
+        if route.how == How::Pinned && self.strategy.pick(key_hash) != Some(route.backend) {
+            self.stats.kept_off_strategy = self.stats.kept_off_strategy.saturating_add(1);
+        }
         let s = &mut self.stats;
         s.routed = s.routed.saturating_add(1);
         let counter = match route.how {

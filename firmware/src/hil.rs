@@ -128,7 +128,7 @@ mod tests {
     use super::*;
     use crate::board::RequestClock;
     use chring::Instant;
-    use chring::protocol::{HIL_LINE, hil_controller};
+    use chring::protocol::rig::{HIL_LINE, hil_controller};
     use core::convert::Infallible;
 
     /// A link that hands out `input` at most `step` bytes per read and records

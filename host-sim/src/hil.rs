@@ -17,7 +17,7 @@
 //!
 //! Every reply must equal the local controller's, byte for byte. The device
 //! stamps its flow table with its own clock and the host with its own; the
-//! controller's idle timeout ([`protocol::HIL_FLOW_TTL`], 10 minutes) is longer
+//! controller's idle timeout ([`rig::HIL_FLOW_TTL`], 10 minutes) is longer
 //! than a run, so no entry expires on either side and the clocks cannot make
 //! the replies differ (`STATS` reports `flow_expirations`, which must be 0).
 
@@ -28,11 +28,12 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail, ensure};
-use chring::protocol::{self, HIL_LINE, HilController, LineBuffer, StrategyKind};
+use chring::protocol::rig::{self, HIL_LINE, HilController};
+use chring::protocol::{LineBuffer, StrategyKind};
 use clap::{Args, ValueEnum};
 
-use crate::cli::ScenarioFlags;
-use crate::route::UsageError;
+use crate::args::ScenarioFlags;
+use crate::error::UsageError;
 use crate::scenario::{Scenario, ScenarioConfig, b::fleet_change};
 use crate::sim::{ChangeKind, IdDistribution, server_name};
 
@@ -127,7 +128,7 @@ pub fn session(
         (1..=8).contains(&peak),
         "the HIL firmware holds 8 servers of weight 1 or a total weight of 12 (ring of 768 \
          points at {} per weight); this scenario needs {peak}",
-        protocol::HIL_VNODES
+        rig::HIL_VNODES
     );
     let step = |line: String| Step { line, route: false };
     let mut steps = vec![
@@ -235,7 +236,7 @@ pub fn drive(
     mut writer: impl Write,
     window: usize,
 ) -> anyhow::Result<Outcome> {
-    let mut host: HilController = protocol::hil_controller();
+    let mut host: HilController = rig::hil_controller();
     let mut reader = BufReader::with_capacity(1 << 16, reader);
     let started = Instant::now();
     let mut out = Outcome::default();
@@ -531,7 +532,7 @@ mod tests {
 
     /// A device simulated in memory: the same controller behind a byte stream.
     fn device_replies(steps: &[Step], corrupt: Option<usize>) -> Vec<u8> {
-        let mut ctl = protocol::hil_controller();
+        let mut ctl = rig::hil_controller();
         let mut lb: LineBuffer<HIL_LINE> = LineBuffer::new();
         let mut out = String::new();
         for (i, s) in steps.iter().enumerate() {

@@ -38,8 +38,10 @@
 #![deny(missing_docs)]
 #![deny(rustdoc::broken_intra_doc_links)]
 
+pub mod args;
 pub mod cli;
 pub mod config;
+pub mod error;
 pub mod export;
 pub mod fonts;
 pub mod hil;

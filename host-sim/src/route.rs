@@ -44,10 +44,7 @@ pub const ROUTE_JUMP_BUCKETS: usize = 65_536;
 
 type RouteRing = Ring<ROUTE_MAX_BACKENDS, ROUTE_RING_POINTS, 32_768>;
 
-/// A usage error: bad arguments or bad input files (exit status 2).
-#[derive(Debug, thiserror::Error)]
-#[error("{0}")]
-pub struct UsageError(pub String);
+pub use crate::error::UsageError;
 
 /// One backend of the fleet file.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -44,7 +44,11 @@ fn every_strategy_rejects_bad_input() {
             Err(UnknownBackend(BackendId(0))),
             "{name}"
         );
-        assert_eq!(s.start(BackendId(0)), Err(LoadError::Unknown), "{name}");
+        assert_eq!(
+            s.start(BackendId(0)),
+            Err(LoadError::Unknown(UnknownBackend(BackendId(0)))),
+            "{name}"
+        );
         s.add(BackendId(0), b"a", 1).unwrap();
         assert_eq!(
             s.add(BackendId(0), b"b", 1),
@@ -130,4 +134,121 @@ fn public_types_are_send_and_sync() {
     check::<chring::workload::KeyStream>();
     check::<chring::Error>();
     check::<chring::Replicas<'static, 8, 512, 64>>();
+}
+
+/// Issue 11: one `UnknownBackend` behind every "unknown id" error, `add_many`
+/// failures that `?` into `chring::Error`, and a `source()` chain from
+/// `chring::Error` down to the operation's own error.
+#[test]
+fn one_unknown_backend_and_a_source_chain() {
+    use chring::compat::twemproxy::{Ketama, KetamaError, KeyHash};
+    use chring::{BatchError, Error, WeightError};
+    use std::error::Error as _;
+
+    let unknown = UnknownBackend(BackendId(7));
+    let mut r = Ring::<4, 400, 16>::new(RingConfig::new(100)).unwrap();
+    assert_eq!(
+        r.set_weight(BackendId(7), 2),
+        Err(WeightError::Unknown(unknown))
+    );
+    let mut m = Maglev::<4, 251>::new();
+    assert_eq!(m.start(BackendId(7)), Err(LoadError::Unknown(unknown)));
+    let mut pool: Ketama<4, 640, 8> = Ketama::new(KeyHash::Md5);
+    assert_eq!(
+        pool.remove(7),
+        Err(KetamaError::Unknown(unknown)),
+        "a ketama index reads as a BackendId"
+    );
+
+    // Each operation's error names the same UnknownBackend as its source.
+    for e in [
+        &WeightError::Unknown(unknown) as &dyn std::error::Error,
+        &LoadError::Unknown(unknown),
+        &KetamaError::Unknown(unknown),
+    ] {
+        let src = e.source().expect("source");
+        assert_eq!(src.downcast_ref::<UnknownBackend>(), Some(&unknown));
+        assert_eq!(e.to_string(), unknown.to_string());
+    }
+
+    // add_many: a BatchError that `?`s into chring::Error, index kept.
+    let batch: [(BackendId, &[u8], u32); 2] = [(BackendId(0), b"a", 1), (BackendId(1), b"b", 0)];
+    let mut ring_batch = || -> Result<(), Error> {
+        r.add_many(&batch)?;
+        Ok(())
+    };
+    let e = ring_batch().unwrap_err();
+    let want = BatchError {
+        index: 1,
+        error: AddError::ZeroWeight,
+    };
+    assert_eq!(e, Error::AddBatch(want));
+    assert!(e.to_string().starts_with("batch entry 1: "), "{e}");
+    // Error -> BatchError -> AddError.
+    let batch_err = e.source().expect("Error has a source");
+    assert_eq!(
+        batch_err.downcast_ref::<BatchError<AddError>>(),
+        Some(&want)
+    );
+    let add_err = batch_err.source().expect("BatchError has a source");
+    assert_eq!(
+        add_err.downcast_ref::<AddError>(),
+        Some(&AddError::ZeroWeight)
+    );
+    assert!(add_err.source().is_none());
+    assert_eq!(m.add_many(&batch), Err(want));
+
+    let mut ketama_batch = || -> Result<(), Error> {
+        pool.add_many(&[(b"a", 1), (b"a", 1)])?;
+        Ok(())
+    };
+    let e = ketama_batch().unwrap_err();
+    assert_eq!(
+        e,
+        Error::KetamaBatch(BatchError {
+            index: 1,
+            error: KetamaError::DuplicateName
+        })
+    );
+
+    // Error -> WeightError -> UnknownBackend.
+    let e: Error = WeightError::Unknown(unknown).into();
+    let mut chain = Vec::new();
+    let mut next: Option<&dyn std::error::Error> = Some(&e);
+    while let Some(err) = next {
+        chain.push(err.to_string());
+        next = err.source();
+    }
+    assert_eq!(chain.len(), 3, "{chain:?}");
+    assert!(
+        chain.iter().all(|s| s == "no backend with id 7"),
+        "{chain:?}"
+    );
+}
+
+/// Issue 11: `chring::Error` also wraps the workload and protocol errors.
+#[test]
+fn error_wraps_workload_and_protocol() {
+    use chring::Error;
+    use chring::protocol::{Controller, ProtocolError};
+    use chring::workload::Zipf;
+    use std::error::Error as _;
+
+    let zipf = || -> Result<(), Error> {
+        Zipf::new(0, 1.0)?;
+        Ok(())
+    };
+    let e = zipf().unwrap_err();
+    assert!(matches!(e, Error::Workload(_)), "{e:?}");
+    assert!(e.source().is_some());
+
+    let mut ctl: Controller<2, 128, 251, 8> = Controller::new(8, chring::Duration(1_000)).unwrap();
+    let mut route = || -> Result<(), Error> {
+        ctl.remove("nobody")?;
+        Ok(())
+    };
+    let e = route().unwrap_err();
+    assert!(matches!(e, Error::Protocol(_)), "{e:?}");
+    let src = e.source().expect("source");
+    assert!(src.downcast_ref::<ProtocolError>().is_some());
 }

@@ -16,6 +16,8 @@ mod behaviour;
 mod model;
 // host-sim: the specification's key assertions, determinism, charts.
 mod host_sim;
+// The README's hand-typed scenario figures against docs/results/results.json.
+mod readme_results;
 // twemproxy (nutcracker) ketama against the real daemon (ignored: the compat step runs it).
 mod compat_twemproxy;
 // nginx and HAProxy daemon tests: shared HTTP backends, client and process guard.

@@ -8,3 +8,4 @@
 pub mod haproxy;
 pub mod nginx;
 pub mod twemproxy;
+mod util;

@@ -26,33 +26,13 @@
 
 use core::fmt;
 
+use super::util::{crc32_update, decimal};
+
 /// Points per unit of weight in nginx's consistent hash (`ngx_http_upstream_init_chash`).
 pub const POINTS_PER_WEIGHT: u32 = 160;
 
 /// nginx gives up picking by key after this many retries (then uses round robin).
 pub const MAX_TRIES: u32 = 20;
-
-/// The CRC-32 table (IEEE 802.3, reflected polynomial `0xEDB88320`), the one
-/// nginx (`ngx_crc32_table256`) and HAProxy (`hash_crc32`, bitwise) compute.
-const CRC32_TABLE: [u32; 256] = {
-    let mut table = [0u32; 256];
-    let mut i = 0;
-    while i < 256 {
-        let mut c = i as u32;
-        let mut bit = 0;
-        while bit < 8 {
-            c = if c & 1 != 0 {
-                (c >> 1) ^ 0xEDB8_8320
-            } else {
-                c >> 1
-            };
-            bit += 1;
-        }
-        table[i] = c;
-        i += 1;
-    }
-    table
-};
 
 /// Incremental CRC-32 (IEEE), as nginx's `ngx_crc32_init` / `ngx_crc32_update`
 /// / `ngx_crc32_final`. `Clone` lets a common prefix be hashed once.
@@ -68,11 +48,7 @@ impl Crc32 {
 
     /// Feeds `bytes`.
     pub fn update(&mut self, bytes: &[u8]) {
-        let mut c = self.0;
-        for &b in bytes {
-            c = CRC32_TABLE[((c ^ u32::from(b)) & 0xFF) as usize] ^ (c >> 8);
-        }
-        self.0 = c;
+        self.0 = crc32_update(self.0, bytes);
     }
 
     /// The CRC of everything fed so far.
@@ -518,22 +494,6 @@ impl<const S: usize> NginxModulo<S> {
         }
         None
     }
-}
-
-/// `n` in decimal ASCII, in `buf`.
-fn decimal(mut n: u32, buf: &mut [u8; 10]) -> &[u8] {
-    let mut i = buf.len();
-    loop {
-        i -= 1;
-        if let Some(d) = buf.get_mut(i) {
-            *d = b'0' + (n % 10) as u8;
-        }
-        n /= 10;
-        if n == 0 || i == 0 {
-            break;
-        }
-    }
-    buf.get(i..).unwrap_or(&[])
 }
 
 #[cfg(test)]

@@ -35,6 +35,9 @@
 use core::fmt;
 use core::str::FromStr;
 
+use super::util::{crc32_update, decimal};
+use crate::fleet::{BackendId, BatchError, UnknownBackend};
+
 /// Points of a server with the average weight (`40` MD5 digests of 4 points).
 pub const POINTS_PER_SERVER: u32 = 160;
 /// Points taken from one MD5 digest (its four little-endian 32-bit words).
@@ -286,27 +289,6 @@ const CRC16_TABLE: [u16; 256] = {
     t
 };
 
-/// The CRC-32 table (polynomial 0xEDB88320, LSB first).
-const CRC32_TABLE: [u32; 256] = {
-    let mut t = [0u32; 256];
-    let mut i = 0;
-    while i < 256 {
-        let mut c = i as u32;
-        let mut k = 0;
-        while k < 8 {
-            c = if c & 1 != 0 {
-                (c >> 1) ^ 0xedb8_8320
-            } else {
-                c >> 1
-            };
-            k += 1;
-        }
-        t[i] = c;
-        i += 1;
-    }
-    t
-};
-
 /// twemproxy's `crc16`: the XMODEM table step `crc = (crc << 8) ^
 /// T[((crc >> 8) ^ byte) & 0xff]` on a 32-bit register that is never masked,
 /// so results exceed 16 bits for keys of 3 bytes and more (`hash: crc16`).
@@ -322,11 +304,7 @@ pub fn crc16(key: &[u8]) -> u32 {
 
 /// The standard CRC-32 register after `key` (not yet inverted).
 fn crc32_register(key: &[u8]) -> u32 {
-    let mut crc = u32::MAX;
-    for &b in key {
-        crc = (crc >> 8) ^ CRC32_TABLE[((crc ^ u32::from(b)) & 0xff) as usize];
-    }
-    crc
+    crc32_update(u32::MAX, key)
 }
 
 /// libmemcached's CRC-32: `(crc32(key) >> 16) & 0x7fff` (`hash: crc32`).
@@ -678,8 +656,9 @@ pub enum KetamaError {
     DuplicateName,
     /// The continuum would need more points than the pool's capacity.
     NoRoom,
-    /// No server has this index.
-    Unknown,
+    /// No server has this index (the index, as a [`BackendId`]; indexes past
+    /// `u16::MAX` read as `u16::MAX`).
+    Unknown(UnknownBackend),
 }
 
 impl fmt::Display for KetamaError {
@@ -691,12 +670,25 @@ impl fmt::Display for KetamaError {
             KetamaError::BadName => "server identity is empty or longer than the name capacity",
             KetamaError::DuplicateName => "a server with this identity already exists",
             KetamaError::NoRoom => "not enough point capacity for the continuum",
-            KetamaError::Unknown => "no server has this index",
+            KetamaError::Unknown(e) => return e.fmt(f),
         })
     }
 }
 
-impl core::error::Error for KetamaError {}
+impl core::error::Error for KetamaError {
+    fn source(&self) -> Option<&(dyn core::error::Error + 'static)> {
+        match self {
+            KetamaError::Unknown(e) => Some(e),
+            _ => None,
+        }
+    }
+}
+
+impl From<UnknownBackend> for KetamaError {
+    fn from(e: UnknownBackend) -> Self {
+        KetamaError::Unknown(e)
+    }
+}
 
 /// Points twemproxy gives a server of `weight` in a pool of `servers` servers
 /// whose weights add up to `total_weight`:
@@ -830,7 +822,7 @@ impl<const B: usize, const P: usize, const N: usize> Ketama<B, P, N> {
     /// # Errors
     /// [`KetamaError`]; the pool is unchanged on error.
     pub fn add(&mut self, identity: &[u8], weight: u32) -> Result<usize, KetamaError> {
-        self.add_many(&[(identity, weight)]).map_err(|(_, e)| e)?;
+        self.add_many(&[(identity, weight)]).map_err(|e| e.error)?;
         Ok(self.servers.len() - 1)
     }
 
@@ -843,17 +835,17 @@ impl<const B: usize, const P: usize, const N: usize> Ketama<B, P, N> {
     /// integer comparisons, a fraction of the digests' cost.
     ///
     /// # Errors
-    /// The position in `servers` of the first one that cannot be added and why
-    /// ([`KetamaError`], counting duplicates within the batch; `NoRoom` names
+    /// [`BatchError`]: the position in `servers` of the first one that cannot
+    /// be added and why ([`KetamaError`], counting duplicates within the batch; `NoRoom` names
     /// the last server, since only the whole pool's continuum can overflow);
     /// the pool is unchanged then.
-    pub fn add_many(&mut self, servers: &[(&[u8], u32)]) -> Result<(), (usize, KetamaError)> {
+    pub fn add_many(&mut self, servers: &[(&[u8], u32)]) -> Result<(), BatchError<KetamaError>> {
         let before = self.servers.len();
         let mut total = self.total_weight;
         for (i, &(identity, weight)) in servers.iter().enumerate() {
             if let Err(e) = self.check_one(identity, weight, &mut total) {
                 self.truncate(before);
-                return Err((i, e));
+                return Err(BatchError { index: i, error: e });
             }
             let server = Server {
                 name: heapless::Vec::from_slice(identity).unwrap_or_default(),
@@ -862,12 +854,18 @@ impl<const B: usize, const P: usize, const N: usize> Ketama<B, P, N> {
             let hash = crate::hash::hash(identity);
             if self.servers.push(server).is_err() || self.name_hashes.push(hash).is_err() {
                 self.truncate(before);
-                return Err((i, KetamaError::Full));
+                return Err(BatchError {
+                    index: i,
+                    error: KetamaError::Full,
+                });
             }
         }
         if self.points_needed(total, self.servers.len()) > P as u64 {
             self.truncate(before);
-            return Err((servers.len().saturating_sub(1), KetamaError::NoRoom));
+            return Err(BatchError {
+                index: servers.len().saturating_sub(1),
+                error: KetamaError::NoRoom,
+            });
         }
         self.total_weight = total;
         self.rebuild();
@@ -914,7 +912,8 @@ impl<const B: usize, const P: usize, const N: usize> Ketama<B, P, N> {
     /// [`KetamaError::Unknown`] for an index past the end.
     pub fn remove(&mut self, index: usize) -> Result<(), KetamaError> {
         if index >= self.servers.len() {
-            return Err(KetamaError::Unknown);
+            let id = u16::try_from(index).unwrap_or(u16::MAX);
+            return Err(UnknownBackend(BackendId(id)).into());
         }
         let s = self.servers.remove(index);
         if index < self.name_hashes.len() {
@@ -995,20 +994,8 @@ impl<const B: usize, const P: usize, const N: usize> Ketama<B, P, N> {
 /// twemproxy's `snprintf` cuts it; returns its length.
 fn point_input(buf: &mut [u8; MAX_POINT_INPUT], name: &[u8], i: u32) -> usize {
     let mut digits = [0u8; 10];
-    let mut k = digits.len();
-    let mut v = i;
-    loop {
-        k -= 1;
-        if let Some(d) = digits.get_mut(k) {
-            *d = b'0' + (v % 10) as u8;
-        }
-        v /= 10;
-        if v == 0 || k == 0 {
-            break;
-        }
-    }
     let mut len = 0;
-    let parts: [&[u8]; 3] = [name, b"-", digits.get(k..).unwrap_or(&[])];
+    let parts: [&[u8]; 3] = [name, b"-", decimal(i, &mut digits)];
     for b in parts.iter().flat_map(|p| p.iter()) {
         let Some(slot) = buf.get_mut(len) else { break };
         *slot = *b;
@@ -1205,7 +1192,10 @@ mod tests {
         assert_eq!(pool.add(b"four", 1), Err(KetamaError::Full));
         pool.remove(0).unwrap();
         assert_eq!(pool.name(0), Some(&b"two"[..]));
-        assert_eq!(pool.remove(2), Err(KetamaError::Unknown));
+        assert_eq!(
+            pool.remove(2),
+            Err(KetamaError::Unknown(UnknownBackend(BackendId(2))))
+        );
         let mut small: Ketama<4, 300> = Ketama::new(KeyHash::Md5);
         small.add(b"a", 1).unwrap();
         assert_eq!(small.add(b"b", 1), Err(KetamaError::NoRoom));
@@ -1281,14 +1271,22 @@ mod tests {
             (&[(b"b", u32::MAX)], (0, KetamaError::WeightOverflow)),
         ];
         for (batch, err) in cases {
-            assert_eq!(pool.add_many(batch), Err(err), "{batch:?}");
+            let (index, error) = err;
+            assert_eq!(
+                pool.add_many(batch),
+                Err(BatchError { index, error }),
+                "{batch:?}"
+            );
             assert_eq!(pool.len(), 1);
             assert_eq!(pool.points(), &before[..]);
         }
         let mut small: Ketama<4, 300> = Ketama::new(KeyHash::Md5);
         assert_eq!(
             small.add_many(&[(b"a", 1), (b"b", 1)]),
-            Err((1, KetamaError::NoRoom))
+            Err(BatchError {
+                index: 1,
+                error: KetamaError::NoRoom
+            })
         );
         assert!(small.is_empty() && small.points().is_empty());
     }

@@ -1,3 +1,4 @@
+use super::rig::*;
 use super::*;
 use proptest::prelude::*;
 

@@ -2,7 +2,7 @@
 
 use crate::fleet::{AddError, BackendId, Fleet, UnknownBackend};
 use crate::hash::mix;
-use crate::strategy::Strategy;
+use crate::strategy::{Strategy, fleet_methods};
 
 /// Marks a bucket whose backend was removed.
 const HOLE: u32 = u32::MAX;
@@ -173,15 +173,7 @@ impl<const B: usize, const S: usize> Strategy for Jump<B, S> {
     fn pick(&mut self, key_hash: u64) -> Option<BackendId> {
         self.lookup(key_hash)
     }
-    fn start(&mut self, id: BackendId) -> Result<(), crate::LoadError> {
-        self.fleet.start(id)
-    }
-    fn finish(&mut self, id: BackendId) -> Result<(), crate::LoadError> {
-        self.fleet.finish(id)
-    }
-    fn backends(&self) -> &[crate::Backend] {
-        self.fleet.as_slice()
-    }
+    fleet_methods!(without_set_up);
 }
 
 #[cfg(test)]

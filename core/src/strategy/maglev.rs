@@ -1,9 +1,9 @@
 //! Maglev hashing (Eisenbud et al., "Maglev: A Fast and Reliable Software Network
 //! Load Balancer", NSDI 2016).
 
-use crate::fleet::{AddError, BackendId, Fleet, UnknownBackend};
+use crate::fleet::{AddError, BackendId, BatchError, Fleet, UnknownBackend};
 use crate::hash::{mix, position, reduce32};
-use crate::strategy::Strategy;
+use crate::strategy::{Strategy, fleet_methods};
 
 /// Seeds that derive a backend's permutation from its name hash.
 const OFFSET_SEED: u64 = 0x6d61_676c_6576_6f66; // "maglevof"
@@ -163,12 +163,12 @@ impl<const B: usize, const M: usize> Maglev<B, M> {
     /// [`Maglev`]) plus *O*(n) per backend for the duplicate checks.
     ///
     /// # Errors
-    /// The index of the first backend that cannot be added and why; the table
-    /// is unchanged then.
+    /// [`BatchError`]: the index of the first backend that cannot be added and
+    /// why; the table is unchanged then.
     pub fn add_many(
         &mut self,
         backends: &[(BackendId, &[u8], u32)],
-    ) -> Result<(), (usize, AddError)> {
+    ) -> Result<(), BatchError<AddError>> {
         let before = self.fleet.len();
         for (i, &(id, name, weight)) in backends.iter().enumerate() {
             let pushed = self
@@ -179,7 +179,7 @@ impl<const B: usize, const M: usize> Maglev<B, M> {
                 while self.fleet.len() > before {
                     self.fleet.remove_slot(self.fleet.len() - 1);
                 }
-                return Err((i, e));
+                return Err(BatchError { index: i, error: e });
             }
         }
         self.rebuild();
@@ -370,15 +370,7 @@ impl<const B: usize, const M: usize> Strategy for Maglev<B, M> {
     fn pick(&mut self, key_hash: u64) -> Option<BackendId> {
         self.lookup(key_hash)
     }
-    fn start(&mut self, id: BackendId) -> Result<(), crate::LoadError> {
-        self.fleet.start(id)
-    }
-    fn finish(&mut self, id: BackendId) -> Result<(), crate::LoadError> {
-        self.fleet.finish(id)
-    }
-    fn backends(&self) -> &[crate::Backend] {
-        self.fleet.as_slice()
-    }
+    fleet_methods!(without_set_up);
 }
 
 #[cfg(test)]
@@ -653,7 +645,13 @@ mod tests {
         many.add_many(&batch).unwrap();
         assert_eq!(one.table, many.table);
         let bad: [(BackendId, &[u8], u32); 2] = [(BackendId(5), b"x", 1), (BackendId(6), b"a", 1)];
-        assert_eq!(many.add_many(&bad), Err((1, AddError::DuplicateName)));
+        assert_eq!(
+            many.add_many(&bad),
+            Err(BatchError {
+                index: 1,
+                error: AddError::DuplicateName
+            })
+        );
         assert_eq!(many.backends().len(), 3);
         assert_eq!(one.table, many.table);
     }

@@ -143,6 +143,10 @@ macro_rules! fleet_methods {
         ) -> Result<(), $crate::UnknownBackend> {
             self.fleet.set_up(id, up)
         }
+        $crate::strategy::fleet_methods!(without_set_up);
+    };
+    // For strategies whose `set_up` also updates their own tables (Maglev, Jump).
+    (without_set_up) => {
         fn start(&mut self, id: $crate::BackendId) -> Result<(), $crate::LoadError> {
             self.fleet.start(id)
         }

@@ -23,7 +23,8 @@
 use core::sync::atomic::{AtomicU32, Ordering};
 
 use chring::Instant;
-use chring::protocol::{self, HIL_LINE, LineBuffer};
+use chring::protocol::LineBuffer;
+use chring::protocol::rig::{self, HIL_LINE};
 use chring_firmware::board::Monotonic;
 use chring_firmware::hil;
 use chring_firmware::uart::CmsdkUart;
@@ -81,9 +82,9 @@ fn main() -> ! {
     info!(
         "chring hil: control protocol on UART0, {=u32} baud; 8 servers, ring {=u32} points/weight, {=usize}-byte lines, flow table idle timeout {=u32} ms",
         BAUD,
-        protocol::HIL_VNODES,
+        rig::HIL_VNODES,
         HIL_LINE,
-        protocol::HIL_FLOW_TTL.0
+        rig::HIL_FLOW_TTL.0
     );
     info!(
         "memory: controller {=usize} B, static {=u32} B, peak stack so far {=u32} B",
@@ -131,13 +132,13 @@ mod mmio {
     use core::ptr;
     use core::sync::atomic::{AtomicBool, Ordering};
 
-    use chring::protocol::{self, HilController};
+    use chring::protocol::rig::{self, HilController};
     use chring_firmware::uart::Registers;
 
     /// The controller (~14 KiB) lives in a static, initialised from a constant:
     /// built on the stack, `Result`s and moves would copy it two or three times,
     /// more than the 32 KiB of RAM.
-    static mut CONTROLLER: HilController = protocol::hil_controller();
+    static mut CONTROLLER: HilController = rig::hil_controller();
     static TAKEN: AtomicBool = AtomicBool::new(false);
 
     /// The controller, once (like `cortex_m::singleton!`).

@@ -288,7 +288,9 @@ fn build_pool(body: &Yaml) -> anyhow::Result<TwemproxyRouter> {
             labels.push(String::from_utf8_lossy(s.label()).into_owned());
         }
         // One continuum build for the whole pool (one per server is O(n^2)).
-        pool.add_many(&servers).map_err(|(i, e)| {
+        pool.add_many(&servers).map_err(|e| {
+            let i = e.index;
+            let e = e.error;
             anyhow!(
                 "server {} '{}' (identity '{}'): {e}",
                 i + 1,

@@ -582,7 +582,7 @@ impl<'a> Engine<'a> {
         self.hist.record(t - done.arrival_us);
         match self.strategy.finish(BackendId(s as u16)) {
             // A removed server drains requests the strategy no longer knows about.
-            Ok(()) | Err(LoadError::Unknown) => {}
+            Ok(()) | Err(LoadError::Unknown(_)) => {}
             Err(e) => bail!("finish on {}: {e}", server_name(s)),
         }
         if let Some(p) = self.servers[s].queue.pop_front() {
