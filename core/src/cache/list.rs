@@ -74,37 +74,97 @@ impl<K, V, const N: usize, Ix: CacheIndex> TtlCache<K, V, N, Ix> {
         }
     }
 
+    /// Sets link `slot` of entry `i` to `to`; a no-op if `i` is [`CacheIndex::NIL`]
+    /// (or out of range), which lets the list splices below skip a branch.
+    #[inline]
+    fn put(&mut self, i: Ix, slot: usize, to: Ix) {
+        if let Some(x) = self
+            .links
+            .get_mut(i.to_usize())
+            .and_then(|l| l.get_mut(slot))
+        {
+            *x = to;
+        }
+    }
+
+    /// Link `slot` of entry `i`, raw ([`CacheIndex::NIL`] if none or out of range).
+    #[inline]
+    fn raw(&self, i: usize, slot: usize) -> Ix {
+        match self.links.get(i).and_then(|l| l.get(slot)) {
+            Some(&x) => x,
+            None => Ix::NIL,
+        }
+    }
+
+    /// The raw `[HEAD, TAIL]` of `list`.
+    #[inline]
+    fn ends_of(&mut self, list: usize) -> Option<&mut [Ix; 2]> {
+        self.ends.get_mut(list)
+    }
+
+    /// Takes entry `i` out of `list` (its links become NIL).
     pub(super) fn unlink(&mut self, list: usize, i: usize) {
-        let p = self.link(i, prev_slot(list));
-        let n = self.link(i, next_slot(list));
-        match p {
-            Some(p) => self.set_link(p, next_slot(list), n),
-            None => self.set_end(list, HEAD, n),
+        let (ps, ns) = (prev_slot(list), next_slot(list));
+        let p = self.raw(i, ps);
+        let n = self.raw(i, ns);
+        let Some(ends) = self.ends_of(list) else {
+            return;
+        };
+        if p == Ix::NIL {
+            ends[HEAD] = n;
         }
-        match n {
-            Some(n) => self.set_link(n, prev_slot(list), p),
-            None => self.set_end(list, TAIL, p),
+        if n == Ix::NIL {
+            ends[TAIL] = p;
         }
-        self.set_link(i, prev_slot(list), None);
-        self.set_link(i, next_slot(list), None);
+        self.put(p, ns, n);
+        self.put(n, ps, p);
+        let ix = Ix::from_usize(i);
+        self.put(ix, ps, Ix::NIL);
+        self.put(ix, ns, Ix::NIL);
     }
 
+    /// Appends entry `i` (not in `list`) at the back of `list`.
     pub(super) fn push_back(&mut self, list: usize, i: usize) {
-        let t = self.end(list, TAIL);
-        self.set_link(i, prev_slot(list), t);
-        self.set_link(i, next_slot(list), None);
-        match t {
-            Some(t) => self.set_link(t, next_slot(list), Some(i)),
-            None => self.set_end(list, HEAD, Some(i)),
+        let (ps, ns) = (prev_slot(list), next_slot(list));
+        let ix = Ix::from_usize(i);
+        let Some(ends) = self.ends_of(list) else {
+            return;
+        };
+        let t = ends[TAIL];
+        if t == Ix::NIL {
+            ends[HEAD] = ix;
         }
-        self.set_end(list, TAIL, Some(i));
+        ends[TAIL] = ix;
+        self.put(t, ns, ix);
+        self.put(ix, ps, t);
+        self.put(ix, ns, Ix::NIL);
     }
 
+    /// Moves entry `i` (in `list`) to the back of `list`: one splice, no work if
+    /// it is there already. The hot path of every hit.
+    #[inline]
     pub(super) fn move_to_back(&mut self, list: usize, i: usize) {
-        if self.end(list, TAIL) != Some(i) {
-            self.unlink(list, i);
-            self.push_back(list, i);
+        let (ps, ns) = (prev_slot(list), next_slot(list));
+        let ix = Ix::from_usize(i);
+        let p = self.raw(i, ps);
+        let n = self.raw(i, ns);
+        let Some(ends) = self.ends_of(list) else {
+            return;
+        };
+        let t = ends[TAIL];
+        if t == ix {
+            return;
         }
+        // `i` is not the tail, so it has a successor `n` and the list a tail `t`.
+        if p == Ix::NIL {
+            ends[HEAD] = n;
+        }
+        ends[TAIL] = ix;
+        self.put(p, ns, n);
+        self.put(n, ps, p);
+        self.put(t, ns, ix);
+        self.put(ix, ps, t);
+        self.put(ix, ns, Ix::NIL);
     }
 
     /// Makes whatever points at `target` in bucket `b`'s chain (the bucket head or

@@ -567,18 +567,31 @@ impl<K: Hash + Eq, V, const N: usize, Ix: CacheIndex> TtlCache<K, V, N, Ix> {
     }
 
     /// Index of `key`.
+    #[inline]
     fn find(&self, key: &K) -> Option<usize> {
-        let mut cur = self.buckets.get(self.bucket(key)).and_then(|&x| decode(x));
+        self.find_in(self.bucket(key), key)
+    }
+
+    /// Index of `key`, whose bucket is `b`: a walk of `b`'s chain. Chains are
+    /// acyclic by construction (every entry is in exactly one chain, once); debug
+    /// builds check it with a step bound, release builds spend no branch on it.
+    #[inline]
+    fn find_in(&self, b: usize, key: &K) -> Option<usize> {
+        let mut cur = self.buckets.get(b).and_then(|&x| decode(x));
+        #[cfg(debug_assertions)]
         let mut steps = 0;
         while let Some(i) = cur {
             if self.keys.get(i)? == key {
                 return Some(i);
             }
             cur = self.link(i, CHAIN);
-            steps += 1;
-            if steps > N {
-                debug_assert!(false, "cycle in a bucket chain");
-                return None;
+            #[cfg(debug_assertions)]
+            {
+                steps += 1;
+                if steps > N {
+                    debug_assert!(false, "cycle in a bucket chain");
+                    return None;
+                }
             }
         }
         None
@@ -623,11 +636,10 @@ impl<K: Hash + Eq, V, const N: usize, Ix: CacheIndex> TtlCache<K, V, N, Ix> {
         Some((k?, v?))
     }
 
-    /// Appends a new entry stamped at the clock (the caller made room and checked
-    /// the key is absent).
-    fn push_entry(&mut self, key: K, value: V) {
+    /// Appends a new entry stamped at the clock into bucket `b`, its key's (the
+    /// caller made room and checked the key is absent).
+    fn push_entry(&mut self, b: usize, key: K, value: V) {
         let i = self.keys.len();
-        let b = self.bucket(&key);
         let head = self.buckets.get(b).copied().unwrap_or(Ix::NIL);
         let ok = self.keys.push(key).is_ok()
             & self.values.push(value).is_ok()
@@ -645,6 +657,38 @@ impl<K: Hash + Eq, V, const N: usize, Ix: CacheIndex> TtlCache<K, V, N, Ix> {
         }
         self.push_back(LRU, i);
         self.push_back(EXP, i);
+    }
+
+    /// Evicts entry `i` in place: the new entry (key in bucket `b`, absent) takes
+    /// its slot, stamped at the clock and most recently used, and the old key and
+    /// value are returned. No other entry moves, unlike [`remove_at`](Self::remove_at)
+    /// then [`push_entry`](Self::push_entry). `Err` hands the new entry back if `i`
+    /// is out of range (a broken invariant).
+    fn replace_at(&mut self, i: usize, b: usize, key: K, value: V) -> Result<(K, V), (K, V)> {
+        let Some(old_b) = self.keys.get(i).map(|k| self.bucket(k)) else {
+            return Err((key, value));
+        };
+        let (Some(ks), Some(vs)) = (self.keys.get_mut(i), self.values.get_mut(i)) else {
+            debug_assert!(false, "values shorter than keys");
+            return Err((key, value));
+        };
+        let old = (mem::replace(ks, key), mem::replace(vs, value));
+        let next = self.link(i, CHAIN);
+        self.chain_redirect(old_b, i, next);
+        let head = self.buckets.get(b).copied().unwrap_or(Ix::NIL);
+        if let Some(h) = self.buckets.get_mut(b) {
+            *h = Ix::from_usize(i);
+        }
+        let clock = self.clock;
+        if let Some(l) = self.links.get_mut(i) {
+            l[CHAIN] = head;
+        }
+        if let Some(s) = self.stamps.get_mut(i) {
+            *s = clock;
+        }
+        self.move_to_back(LRU, i);
+        self.move_to_back(EXP, i);
+        Ok(old)
     }
 
     /// Moves the cache's clock to `now` and purges the entries expired then; returns
@@ -784,7 +828,8 @@ impl<K: Hash + Eq, V, const N: usize, Ix: CacheIndex> TtlCache<K, V, N, Ix> {
     /// [`CacheStats::insertions`] (and [`evictions`](CacheStats::evictions)).
     /// Infallible. *O*(1) expected.
     pub fn insert(&mut self, key: K, value: V) -> Inserted<K, V> {
-        if let Some(i) = self.find(&key) {
+        let b = self.bucket(&key);
+        if let Some(i) = self.find_in(b, &key) {
             let old = match self.values.get_mut(i) {
                 Some(slot) => mem::replace(slot, value),
                 None => {
@@ -801,16 +846,21 @@ impl<K: Hash + Eq, V, const N: usize, Ix: CacheIndex> TtlCache<K, V, N, Ix> {
             self.stats.insertions = self.stats.insertions.saturating_add(1);
             return Inserted::Replaced(old);
         }
-        let mut outcome = Inserted::New;
-        if self.is_full() {
-            if let Some((key, value)) = self.end(LRU, HEAD).and_then(|h| self.remove_at(h)) {
-                self.stats.evictions = self.stats.evictions.saturating_add(1);
-                outcome = Inserted::Evicted { key, value };
-            }
-        }
-        self.push_entry(key, value);
         self.stats.insertions = self.stats.insertions.saturating_add(1);
-        outcome
+        // Full: the least recently used entry's slot takes the new one (expired
+        // entries are gone already: `advance` purged them).
+        let (key, value) = match self.end(LRU, HEAD).filter(|_| self.is_full()) {
+            Some(h) => match self.replace_at(h, b, key, value) {
+                Ok((key, value)) => {
+                    self.stats.evictions = self.stats.evictions.saturating_add(1);
+                    return Inserted::Evicted { key, value };
+                }
+                Err(new) => new,
+            },
+            None => (key, value),
+        };
+        self.push_entry(b, key, value);
+        Inserted::New
     }
 
     /// Removes `key` and returns its value if it was stored. Not counted in the
