@@ -141,7 +141,9 @@ mod list;
 pub use self::hash::DEFAULT_SEED;
 use self::hash::hash_keys;
 pub use self::index::CacheIndex;
-use self::list::{CHAIN, EXP, HEAD, LRU, TAIL, decode, next_slot, prev_slot};
+#[cfg(test)]
+use self::list::decode;
+use self::list::{CHAIN, EXP, HEAD, LRU, TAIL, next_slot, prev_slot};
 
 /// A rejected cache configuration.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -577,14 +579,16 @@ impl<K: Hash + Eq, V, const N: usize, Ix: CacheIndex> TtlCache<K, V, N, Ix> {
     /// builds check it with a step bound, release builds spend no branch on it.
     #[inline]
     fn find_in(&self, b: usize, key: &K) -> Option<usize> {
-        let mut cur = self.buckets.get(b).and_then(|&x| decode(x));
+        let (keys, links): (&[K], &[[Ix; 5]]) = (&self.keys, &self.links);
+        let mut cur = self.buckets.get(b).copied().unwrap_or(Ix::NIL);
         #[cfg(debug_assertions)]
         let mut steps = 0;
-        while let Some(i) = cur {
-            if self.keys.get(i)? == key {
-                return Some(i);
+        // A NIL link ends the walk through the bounds check (NIL >= N).
+        while let Some(k) = keys.get(cur.to_usize()) {
+            if k == key {
+                return Some(cur.to_usize());
             }
-            cur = self.link(i, CHAIN);
+            cur = links.get(cur.to_usize()).map_or(Ix::NIL, |l| l[CHAIN]);
             #[cfg(debug_assertions)]
             {
                 steps += 1;
@@ -709,8 +713,27 @@ impl<K: Hash + Eq, V, const N: usize, Ix: CacheIndex> TtlCache<K, V, N, Ix> {
     /// [`ClockError::Backwards`] if `now` is 1 to `ttl - 1` ticks behind the
     /// cache's clock. Nothing changes then (statistics included), and every other
     /// operation keeps working at the cache's clock.
+    #[inline]
     pub fn advance(&mut self, now: Instant) -> Result<usize, ClockError> {
         let now = now.ticks();
+        // The common case, inlined into the caller: a synced clock moving
+        // forward and an oldest entry still alive, so nothing to purge.
+        if self.synced && now.wrapping_sub(self.clock) <= MAX_STEP {
+            self.clock = now;
+            let oldest_alive = match self.ends.get(EXP).map(|e| e[HEAD]) {
+                Some(h) if h != Ix::NIL => self.alive(h.to_usize()),
+                _ => true,
+            };
+            return Ok(if oldest_alive { 0 } else { self.purge() });
+        }
+        self.advance_slow(now)
+    }
+
+    /// The rest of [`advance`](Self::advance): the first call, and a step back
+    /// or a gap of 2^31 ticks or more.
+    #[cold]
+    #[inline(never)]
+    fn advance_slow(&mut self, now: u32) -> Result<usize, ClockError> {
         if !self.synced {
             // Entries stored before the first advance are stamped at the old
             // clock, age 0: shift them with the clock so they keep that age.
@@ -736,6 +759,7 @@ impl<K: Hash + Eq, V, const N: usize, Ix: CacheIndex> TtlCache<K, V, N, Ix> {
 
     /// Drops every entry expired at the cache's clock, oldest first; returns how
     /// many.
+    #[inline(never)]
     fn purge(&mut self) -> usize {
         let mut purged = 0;
         while let Some(h) = self.end(EXP, HEAD) {
