@@ -774,6 +774,7 @@ impl<K: Hash + Eq, V, const N: usize, Ix: CacheIndex> TtlCache<K, V, N, Ix> {
 
     /// The lookup behind `get` / `get_mut`: counts, and on a hit makes the entry
     /// most recently used (and refreshes it in idle mode).
+    #[inline]
     fn lookup(&mut self, key: &K) -> Option<usize> {
         match self.find(key) {
             Some(i) => {
@@ -820,12 +821,14 @@ impl<K: Hash + Eq, V, const N: usize, Ix: CacheIndex> TtlCache<K, V, N, Ix> {
     /// Looks `key` up at the cache's clock. A hit counts in [`CacheStats::hits`]
     /// and makes the entry the most recently used; in idle mode it also restarts
     /// its TTL. A miss counts in [`CacheStats::misses`]. *O*(1) expected.
+    #[inline]
     pub fn get(&mut self, key: &K) -> Option<&V> {
         let i = self.lookup(key)?;
         self.values.get(i)
     }
 
     /// As [`get`](Self::get), with a mutable reference to the value.
+    #[inline]
     pub fn get_mut(&mut self, key: &K) -> Option<&mut V> {
         let i = self.lookup(key)?;
         self.values.get_mut(i)
