@@ -40,7 +40,11 @@ const CHRING_SEED: u64 = 0x5eed_cafe_f00d_d00d;
 
 /// An empty chring cache on the heap (65536 entries are ~3 MiB).
 fn chring_new<const N: usize, Ix: CacheIndex>() -> Box<TtlCache<u64, u64, N, Ix>> {
-    Box::new(TtlCache::new(CHRING_TTL).expect("valid ttl").with_seed(CHRING_SEED))
+    Box::new(
+        TtlCache::new(CHRING_TTL)
+            .expect("valid ttl")
+            .with_seed(CHRING_SEED),
+    )
 }
 
 /// `get` at `now`; the clock only moves forward here, so an error is a bug.
