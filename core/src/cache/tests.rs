@@ -861,3 +861,53 @@ fn entries_before_the_first_advance() {
         check(&c);
     }
 }
+
+/// Issue 11: a full insert evicts in place. The new entry takes the least recently
+/// used entry's slot and no other entry moves; LRU and expiry order, chains and
+/// stats stay as they were (in both modes, with a lowered limit, with u16 links).
+#[test]
+fn eviction_reuses_the_lru_slot() {
+    fn run<const IDLE: bool>() {
+        let mut c: TtlCache<u32, u32, 16, u16> = if IDLE {
+            TtlCache::new_idle(Duration(1000)).unwrap()
+        } else {
+            TtlCache::new(Duration(1000)).unwrap()
+        };
+        c.set_limit(8).unwrap();
+        for k in 0..8 {
+            assert_eq!(c.insert_at(k, k * 10, t(k)), Ok(Inserted::New));
+        }
+        assert_eq!(c.get_at(&0, t(8)), Ok(Some(&0))); // 1 is now least recently used
+        let mut next_victim = [1u32, 2, 3, 4, 5, 6, 7, 0].into_iter();
+        for (n, new) in (100u32..116).enumerate() {
+            let before: std::vec::Vec<u32> = c.keys.iter().copied().collect();
+            let victim = next_victim.next().unwrap_or(100 + n as u32 - 8);
+            let now = t(10 + n as u32);
+            assert_eq!(
+                c.insert_at(new, new * 10, now),
+                Ok(Inserted::Evicted {
+                    key: victim,
+                    value: victim * 10
+                })
+            );
+            check(&c);
+            assert_eq!(c.len(), 8);
+            for (&was, &is) in before.iter().zip(c.keys.iter()) {
+                assert_eq!(is, if was == victim { new } else { was }, "entry moved");
+            }
+            assert_eq!(c.peek(&new), Some(&(new * 10)));
+            assert_eq!(c.peek(&victim), None);
+        }
+        let s = c.stats();
+        assert_eq!((s.insertions, s.evictions, s.hits), (24, 16, 1));
+        // 108..=115 remain, written at 18..=25: expiry order followed the slots'
+        // new stamps, so at 1021 exactly the four oldest go.
+        assert_eq!(c.advance(t(1021)), Ok(4));
+        check(&c);
+        let mut left: std::vec::Vec<u32> = c.keys.iter().copied().collect();
+        left.sort_unstable();
+        assert_eq!(left, [112, 113, 114, 115]);
+    }
+    run::<false>();
+    run::<true>();
+}

@@ -127,60 +127,23 @@
 //! ```
 
 use core::fmt;
-use core::hash::{Hash, Hasher};
+use core::hash::Hash;
 use core::mem;
 
 use heapless::Vec;
 
 use crate::time::{ClockError, Duration, Instant, MAX_STEP};
 
-mod sealed {
-    /// Prevents implementations of [`CacheIndex`](super::CacheIndex) outside this crate.
-    pub trait Sealed {}
-    impl Sealed for u16 {}
-    impl Sealed for u32 {}
-}
+mod hash;
+mod index;
+mod list;
 
-/// The integer type a [`TtlCache`] stores its links in: [`u16`] (for `N < 65535`,
-/// the smallest footprint) or [`u32`]. Sealed: it cannot be implemented outside
-/// this crate.
-pub trait CacheIndex: sealed::Sealed + Copy + Eq + fmt::Debug {
-    /// The reserved "no entry" value, `Self::MAX`.
-    const NIL: Self;
-    /// `Self::MAX` as a `usize`: a cache's capacity `N` must be below it.
-    const MAX_USIZE: usize;
-    /// Converts an index below [`Self::MAX_USIZE`] (larger values truncate).
-    fn from_usize(i: usize) -> Self;
-    /// Converts to `usize`.
-    fn to_usize(self) -> usize;
-}
-
-impl CacheIndex for u16 {
-    const NIL: Self = u16::MAX;
-    const MAX_USIZE: usize = u16::MAX as usize;
-    #[inline]
-    fn from_usize(i: usize) -> Self {
-        i as u16
-    }
-    #[inline]
-    fn to_usize(self) -> usize {
-        usize::from(self)
-    }
-}
-
-impl CacheIndex for u32 {
-    const NIL: Self = u32::MAX;
-    // On a 16-bit target this truncates to `usize::MAX`, which is still a valid bound.
-    const MAX_USIZE: usize = u32::MAX as usize;
-    #[inline]
-    fn from_usize(i: usize) -> Self {
-        i as u32
-    }
-    #[inline]
-    fn to_usize(self) -> usize {
-        self as usize
-    }
-}
+pub use self::hash::DEFAULT_SEED;
+use self::hash::hash_keys;
+pub use self::index::CacheIndex;
+#[cfg(test)]
+use self::list::decode;
+use self::list::{CHAIN, EXP, HEAD, LRU, TAIL, next_slot, prev_slot};
 
 /// A rejected cache configuration.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -260,128 +223,6 @@ pub enum Inserted<K, V> {
         /// The evicted entry's value.
         value: V,
     },
-}
-
-/// The seed of [`TtlCache::new`] and the other constructors: fixed and public, so
-/// only for trusted keys (see the [module docs](self#hash-flooding-and-the-seed)).
-pub const DEFAULT_SEED: u64 = 0x517c_c1b7_2722_0a95;
-
-/// SplitMix64's output function: derives the hasher's two multiplicands from the
-/// seed, so that related seeds (0, 1, 2...) still give unrelated hashes.
-const fn splitmix64(mut z: u64) -> u64 {
-    z = z.wrapping_add(0x9e37_79b9_7f4a_7c15);
-    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-    z ^ (z >> 31)
-}
-
-/// The two multiplicands of the bucket hash for `seed`. The second is odd, so it
-/// is never zero (a zero multiplicand would send every key to bucket 0).
-const fn hash_keys(seed: u64) -> [u64; 2] {
-    [
-        splitmix64(seed),
-        splitmix64(seed ^ 0x243f_6a88_85a3_08d3) | 1,
-    ]
-}
-
-/// The 128-bit product of `a` and `b`, folded to 64 bits (high XOR low).
-#[inline]
-fn folded_multiply(a: u64, b: u64) -> u64 {
-    let p = u128::from(a) * u128::from(b);
-    (p as u64) ^ ((p >> 64) as u64)
-}
-
-/// The seeded bucket hasher: per 64-bit word `w` of the key,
-/// `acc = fold(acc ^ w, k1)` with `acc` starting at `k0`, where `(k0, k1)` derive
-/// from the seed and `fold` is a 64 x 64 -> 128-bit multiply folded to 64 bits
-/// (as `foldhash` does). One wide multiply per word: a `u64` key costs one.
-struct BucketHasher {
-    acc: u64,
-    k1: u64,
-}
-
-impl BucketHasher {
-    #[inline]
-    fn add(&mut self, w: u64) {
-        self.acc = folded_multiply(self.acc ^ w, self.k1);
-    }
-}
-
-impl Hasher for BucketHasher {
-    #[inline]
-    fn write(&mut self, bytes: &[u8]) {
-        for chunk in bytes.chunks(8) {
-            let mut w = 0u64;
-            for (i, &b) in chunk.iter().enumerate() {
-                w |= u64::from(b) << (8 * i);
-            }
-            self.add(w);
-        }
-    }
-    #[inline]
-    fn write_u8(&mut self, i: u8) {
-        self.add(u64::from(i));
-    }
-    #[inline]
-    fn write_u16(&mut self, i: u16) {
-        self.add(u64::from(i));
-    }
-    #[inline]
-    fn write_u32(&mut self, i: u32) {
-        self.add(u64::from(i));
-    }
-    #[inline]
-    fn write_u64(&mut self, i: u64) {
-        self.add(i);
-    }
-    #[inline]
-    fn write_u128(&mut self, i: u128) {
-        self.add(i as u64);
-        self.add((i >> 64) as u64);
-    }
-    #[inline]
-    fn write_usize(&mut self, i: usize) {
-        self.add(i as u64);
-    }
-    #[inline]
-    fn finish(&self) -> u64 {
-        self.acc
-    }
-}
-
-// Link slots in each entry's `[Ix; 5]`.
-const CHAIN: usize = 0;
-// List ids; list `l` uses slots `1 + 2l` (prev) and `2 + 2l` (next).
-const LRU: usize = 0;
-const EXP: usize = 1;
-const HEAD: usize = 0;
-const TAIL: usize = 1;
-
-#[inline]
-const fn prev_slot(list: usize) -> usize {
-    1 + 2 * list
-}
-
-#[inline]
-const fn next_slot(list: usize) -> usize {
-    2 + 2 * list
-}
-
-#[inline]
-fn decode<Ix: CacheIndex>(x: Ix) -> Option<usize> {
-    if x == Ix::NIL {
-        None
-    } else {
-        Some(x.to_usize())
-    }
-}
-
-#[inline]
-fn encode<Ix: CacheIndex>(i: Option<usize>) -> Ix {
-    match i {
-        Some(i) => Ix::from_usize(i),
-        None => Ix::NIL,
-    }
 }
 
 /// `Vec::swap_remove` without a panic path: `None` only if `v` is empty.
@@ -692,103 +533,6 @@ impl<K, V, const N: usize, Ix: CacheIndex> TtlCache<K, V, N, Ix> {
         self.stats.expirations = self.stats.expirations.saturating_add(n as u64);
         n
     }
-
-    // ----- internal list plumbing -----
-
-    #[inline]
-    fn link(&self, i: usize, slot: usize) -> Option<usize> {
-        match self.links.get(i).and_then(|l| l.get(slot)) {
-            Some(&x) => decode(x),
-            None => {
-                debug_assert!(false, "link of a missing entry");
-                None
-            }
-        }
-    }
-
-    #[inline]
-    fn set_link(&mut self, i: usize, slot: usize, to: Option<usize>) {
-        match self.links.get_mut(i).and_then(|l| l.get_mut(slot)) {
-            Some(x) => *x = encode(to),
-            None => debug_assert!(false, "link of a missing entry"),
-        }
-    }
-
-    #[inline]
-    fn end(&self, list: usize, which: usize) -> Option<usize> {
-        self.ends
-            .get(list)
-            .and_then(|e| e.get(which))
-            .and_then(|&x| decode(x))
-    }
-
-    #[inline]
-    fn set_end(&mut self, list: usize, which: usize, to: Option<usize>) {
-        if let Some(x) = self.ends.get_mut(list).and_then(|e| e.get_mut(which)) {
-            *x = encode(to);
-        }
-    }
-
-    fn unlink(&mut self, list: usize, i: usize) {
-        let p = self.link(i, prev_slot(list));
-        let n = self.link(i, next_slot(list));
-        match p {
-            Some(p) => self.set_link(p, next_slot(list), n),
-            None => self.set_end(list, HEAD, n),
-        }
-        match n {
-            Some(n) => self.set_link(n, prev_slot(list), p),
-            None => self.set_end(list, TAIL, p),
-        }
-        self.set_link(i, prev_slot(list), None);
-        self.set_link(i, next_slot(list), None);
-    }
-
-    fn push_back(&mut self, list: usize, i: usize) {
-        let t = self.end(list, TAIL);
-        self.set_link(i, prev_slot(list), t);
-        self.set_link(i, next_slot(list), None);
-        match t {
-            Some(t) => self.set_link(t, next_slot(list), Some(i)),
-            None => self.set_end(list, HEAD, Some(i)),
-        }
-        self.set_end(list, TAIL, Some(i));
-    }
-
-    fn move_to_back(&mut self, list: usize, i: usize) {
-        if self.end(list, TAIL) != Some(i) {
-            self.unlink(list, i);
-            self.push_back(list, i);
-        }
-    }
-
-    /// Makes whatever points at `target` in bucket `b`'s chain (the bucket head or
-    /// the predecessor) point at `to` instead.
-    fn chain_redirect(&mut self, b: usize, target: usize, to: Option<usize>) {
-        let Some(head) = self.buckets.get_mut(b) else {
-            debug_assert!(false, "bucket out of range");
-            return;
-        };
-        if decode(*head) == Some(target) {
-            *head = encode(to);
-            return;
-        }
-        let mut cur = decode(*head);
-        let mut steps = 0;
-        while let Some(c) = cur {
-            let next = self.link(c, CHAIN);
-            if next == Some(target) {
-                self.set_link(c, CHAIN, to);
-                return;
-            }
-            cur = next;
-            steps += 1;
-            if steps > N {
-                break;
-            }
-        }
-        debug_assert!(false, "entry missing from its bucket chain");
-    }
 }
 
 impl<K: Hash + Eq, V, const N: usize, Ix: CacheIndex> TtlCache<K, V, N, Ix> {
@@ -824,30 +568,34 @@ impl<K: Hash + Eq, V, const N: usize, Ix: CacheIndex> TtlCache<K, V, N, Ix> {
         }
     }
 
-    /// Bucket of a key: fastrange of the top 32 bits of its seeded hash onto
-    /// `0..N`.
+    /// Index of `key`.
     #[inline]
-    fn bucket(&self, key: &K) -> usize {
-        let [k0, k1] = self.hash_keys;
-        let mut h = BucketHasher { acc: k0, k1 };
-        key.hash(&mut h);
-        let h32 = (h.finish() >> 32) as u32;
-        ((u64::from(h32) * N as u64) >> 32) as usize
+    fn find(&self, key: &K) -> Option<usize> {
+        self.find_in(self.bucket(key), key)
     }
 
-    /// Index of `key`.
-    fn find(&self, key: &K) -> Option<usize> {
-        let mut cur = self.buckets.get(self.bucket(key)).and_then(|&x| decode(x));
+    /// Index of `key`, whose bucket is `b`: a walk of `b`'s chain. Chains are
+    /// acyclic by construction (every entry is in exactly one chain, once); debug
+    /// builds check it with a step bound, release builds spend no branch on it.
+    #[inline]
+    fn find_in(&self, b: usize, key: &K) -> Option<usize> {
+        let (keys, links): (&[K], &[[Ix; 5]]) = (&self.keys, &self.links);
+        let mut cur = self.buckets.get(b).copied().unwrap_or(Ix::NIL);
+        #[cfg(debug_assertions)]
         let mut steps = 0;
-        while let Some(i) = cur {
-            if self.keys.get(i)? == key {
-                return Some(i);
+        // A NIL link ends the walk through the bounds check (NIL >= N).
+        while let Some(k) = keys.get(cur.to_usize()) {
+            if k == key {
+                return Some(cur.to_usize());
             }
-            cur = self.link(i, CHAIN);
-            steps += 1;
-            if steps > N {
-                debug_assert!(false, "cycle in a bucket chain");
-                return None;
+            cur = links.get(cur.to_usize()).map_or(Ix::NIL, |l| l[CHAIN]);
+            #[cfg(debug_assertions)]
+            {
+                steps += 1;
+                if steps > N {
+                    debug_assert!(false, "cycle in a bucket chain");
+                    return None;
+                }
             }
         }
         None
@@ -892,11 +640,10 @@ impl<K: Hash + Eq, V, const N: usize, Ix: CacheIndex> TtlCache<K, V, N, Ix> {
         Some((k?, v?))
     }
 
-    /// Appends a new entry stamped at the clock (the caller made room and checked
-    /// the key is absent).
-    fn push_entry(&mut self, key: K, value: V) {
+    /// Appends a new entry stamped at the clock into bucket `b`, its key's (the
+    /// caller made room and checked the key is absent).
+    fn push_entry(&mut self, b: usize, key: K, value: V) {
         let i = self.keys.len();
-        let b = self.bucket(&key);
         let head = self.buckets.get(b).copied().unwrap_or(Ix::NIL);
         let ok = self.keys.push(key).is_ok()
             & self.values.push(value).is_ok()
@@ -914,6 +661,38 @@ impl<K: Hash + Eq, V, const N: usize, Ix: CacheIndex> TtlCache<K, V, N, Ix> {
         }
         self.push_back(LRU, i);
         self.push_back(EXP, i);
+    }
+
+    /// Evicts entry `i` in place: the new entry (key in bucket `b`, absent) takes
+    /// its slot, stamped at the clock and most recently used, and the old key and
+    /// value are returned. No other entry moves, unlike [`remove_at`](Self::remove_at)
+    /// then [`push_entry`](Self::push_entry). `Err` hands the new entry back if `i`
+    /// is out of range (a broken invariant).
+    fn replace_at(&mut self, i: usize, b: usize, key: K, value: V) -> Result<(K, V), (K, V)> {
+        let Some(old_b) = self.keys.get(i).map(|k| self.bucket(k)) else {
+            return Err((key, value));
+        };
+        let (Some(ks), Some(vs)) = (self.keys.get_mut(i), self.values.get_mut(i)) else {
+            debug_assert!(false, "values shorter than keys");
+            return Err((key, value));
+        };
+        let old = (mem::replace(ks, key), mem::replace(vs, value));
+        let next = self.link(i, CHAIN);
+        self.chain_redirect(old_b, i, next);
+        let head = self.buckets.get(b).copied().unwrap_or(Ix::NIL);
+        if let Some(h) = self.buckets.get_mut(b) {
+            *h = Ix::from_usize(i);
+        }
+        let clock = self.clock;
+        if let Some(l) = self.links.get_mut(i) {
+            l[CHAIN] = head;
+        }
+        if let Some(s) = self.stamps.get_mut(i) {
+            *s = clock;
+        }
+        self.move_to_back(LRU, i);
+        self.move_to_back(EXP, i);
+        Ok(old)
     }
 
     /// Moves the cache's clock to `now` and purges the entries expired then; returns
@@ -934,8 +713,27 @@ impl<K: Hash + Eq, V, const N: usize, Ix: CacheIndex> TtlCache<K, V, N, Ix> {
     /// [`ClockError::Backwards`] if `now` is 1 to `ttl - 1` ticks behind the
     /// cache's clock. Nothing changes then (statistics included), and every other
     /// operation keeps working at the cache's clock.
+    #[inline]
     pub fn advance(&mut self, now: Instant) -> Result<usize, ClockError> {
         let now = now.ticks();
+        // The common case, inlined into the caller: a synced clock moving
+        // forward and an oldest entry still alive, so nothing to purge.
+        if self.synced && now.wrapping_sub(self.clock) <= MAX_STEP {
+            self.clock = now;
+            let oldest_alive = match self.ends.get(EXP).map(|e| e[HEAD]) {
+                Some(h) if h != Ix::NIL => self.alive(h.to_usize()),
+                _ => true,
+            };
+            return Ok(if oldest_alive { 0 } else { self.purge() });
+        }
+        self.advance_slow(now)
+    }
+
+    /// The rest of [`advance`](Self::advance): the first call, and a step back
+    /// or a gap of 2^31 ticks or more.
+    #[cold]
+    #[inline(never)]
+    fn advance_slow(&mut self, now: u32) -> Result<usize, ClockError> {
         if !self.synced {
             // Entries stored before the first advance are stamped at the old
             // clock, age 0: shift them with the clock so they keep that age.
@@ -961,6 +759,7 @@ impl<K: Hash + Eq, V, const N: usize, Ix: CacheIndex> TtlCache<K, V, N, Ix> {
 
     /// Drops every entry expired at the cache's clock, oldest first; returns how
     /// many.
+    #[inline(never)]
     fn purge(&mut self) -> usize {
         let mut purged = 0;
         while let Some(h) = self.end(EXP, HEAD) {
@@ -975,6 +774,7 @@ impl<K: Hash + Eq, V, const N: usize, Ix: CacheIndex> TtlCache<K, V, N, Ix> {
 
     /// The lookup behind `get` / `get_mut`: counts, and on a hit makes the entry
     /// most recently used (and refreshes it in idle mode).
+    #[inline]
     fn lookup(&mut self, key: &K) -> Option<usize> {
         match self.find(key) {
             Some(i) => {
@@ -1021,12 +821,14 @@ impl<K: Hash + Eq, V, const N: usize, Ix: CacheIndex> TtlCache<K, V, N, Ix> {
     /// Looks `key` up at the cache's clock. A hit counts in [`CacheStats::hits`]
     /// and makes the entry the most recently used; in idle mode it also restarts
     /// its TTL. A miss counts in [`CacheStats::misses`]. *O*(1) expected.
+    #[inline]
     pub fn get(&mut self, key: &K) -> Option<&V> {
         let i = self.lookup(key)?;
         self.values.get(i)
     }
 
     /// As [`get`](Self::get), with a mutable reference to the value.
+    #[inline]
     pub fn get_mut(&mut self, key: &K) -> Option<&mut V> {
         let i = self.lookup(key)?;
         self.values.get_mut(i)
@@ -1053,7 +855,8 @@ impl<K: Hash + Eq, V, const N: usize, Ix: CacheIndex> TtlCache<K, V, N, Ix> {
     /// [`CacheStats::insertions`] (and [`evictions`](CacheStats::evictions)).
     /// Infallible. *O*(1) expected.
     pub fn insert(&mut self, key: K, value: V) -> Inserted<K, V> {
-        if let Some(i) = self.find(&key) {
+        let b = self.bucket(&key);
+        if let Some(i) = self.find_in(b, &key) {
             let old = match self.values.get_mut(i) {
                 Some(slot) => mem::replace(slot, value),
                 None => {
@@ -1070,16 +873,21 @@ impl<K: Hash + Eq, V, const N: usize, Ix: CacheIndex> TtlCache<K, V, N, Ix> {
             self.stats.insertions = self.stats.insertions.saturating_add(1);
             return Inserted::Replaced(old);
         }
-        let mut outcome = Inserted::New;
-        if self.is_full() {
-            if let Some((key, value)) = self.end(LRU, HEAD).and_then(|h| self.remove_at(h)) {
-                self.stats.evictions = self.stats.evictions.saturating_add(1);
-                outcome = Inserted::Evicted { key, value };
-            }
-        }
-        self.push_entry(key, value);
         self.stats.insertions = self.stats.insertions.saturating_add(1);
-        outcome
+        // Full: the least recently used entry's slot takes the new one (expired
+        // entries are gone already: `advance` purged them).
+        let (key, value) = match self.end(LRU, HEAD).filter(|_| self.is_full()) {
+            Some(h) => match self.replace_at(h, b, key, value) {
+                Ok((key, value)) => {
+                    self.stats.evictions = self.stats.evictions.saturating_add(1);
+                    return Inserted::Evicted { key, value };
+                }
+                Err(new) => new,
+            },
+            None => (key, value),
+        };
+        self.push_entry(b, key, value);
+        Inserted::New
     }
 
     /// Removes `key` and returns its value if it was stored. Not counted in the
