@@ -201,10 +201,11 @@ impl<const N: usize> LineBuffer<N> {
         self.done = false;
     }
 
-    /// Bytes of the current, unfinished line held so far.
+    /// Bytes of the current, unfinished line held so far: 0 right after a push
+    /// that completed a line (whose slice stays valid until the next push).
     #[must_use]
     pub const fn pending(&self) -> usize {
-        self.len
+        if self.done { 0 } else { self.len }
     }
 
     /// Takes one byte; returns the line it completes, if any. The returned slice

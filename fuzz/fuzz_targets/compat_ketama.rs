@@ -12,6 +12,7 @@
 
 use arbitrary::Arbitrary;
 use chring::compat::twemproxy::{Ketama, KetamaError, KeyHash, ServerLine};
+use chring::{BackendId, UnknownBackend};
 use libfuzzer_sys::fuzz_target;
 
 const B: usize = 8;
@@ -230,7 +231,9 @@ fuzz_target!(|input: Input| {
                     r.servers.remove(i);
                     r.rebuild();
                 } else {
-                    assert_eq!(got, Err(KetamaError::Unknown));
+                    // The index, as a backend id (saturating at u16::MAX).
+                    let id = BackendId(u16::try_from(i).unwrap_or(u16::MAX));
+                    assert_eq!(got, Err(KetamaError::Unknown(UnknownBackend(id))));
                 }
             }
             Op::Key(k) => {

@@ -125,8 +125,11 @@ fuzz_target!(|data: &[u8]| {
         assert_eq!(ctl.counters().errors, errors);
     }
     assert_eq!(got, expected.len(), "lines completed");
-    // A partial line is held (up to the buffer's size) until its end comes.
-    if !stream.is_empty() && !matches!(stream.last(), Some(b'\r' | b'\n')) {
+    // A partial line is held (up to the buffer's size) until its end comes; a
+    // stream that ends with a terminator leaves nothing pending.
+    if matches!(stream.last(), Some(b'\r' | b'\n')) {
+        assert_eq!(buf.pending(), 0);
+    } else if !stream.is_empty() {
         assert_eq!(buf.pending(), tail.min(LINE));
     }
 });

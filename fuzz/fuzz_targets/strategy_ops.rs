@@ -19,7 +19,7 @@
 use arbitrary::Arbitrary;
 use chring::{
     AddError, Backend, BackendId, BoundedLoad, Jump, LoadError, MAX_WEIGHT, Maglev, Modulo,
-    PowerOfTwo, Rendezvous, RingConfig, RoundRobin, Strategy, WeightError,
+    PowerOfTwo, Rendezvous, RingConfig, RoundRobin, Strategy, UnknownBackend, WeightError,
 };
 use libfuzzer_sys::fuzz_target;
 
@@ -209,7 +209,9 @@ fn step(u: &mut Under, op: &Op) {
                 }
                 Err(e) => {
                     let holds = match e {
-                        WeightError::Unknown => u.m.find(id).is_none(),
+                        WeightError::Unknown(UnknownBackend(u_id)) => {
+                            u_id == id && u.m.find(id).is_none()
+                        }
                         WeightError::ZeroWeight => w == 0,
                         WeightError::WeightTooLarge => w > MAX_WEIGHT,
                         WeightError::NoRoom => true,
@@ -262,7 +264,11 @@ fn step(u: &mut Under, op: &Op) {
                     assert_eq!(r, Ok(()), "{name}: start");
                     u.m.backends[slot].4 += 1;
                 }
-                None => assert_eq!(r, Err(LoadError::Unknown), "{name}: start"),
+                None => assert_eq!(
+                    r,
+                    Err(LoadError::Unknown(UnknownBackend(id))),
+                    "{name}: start"
+                ),
             }
         }
         Op::Finish { id: i } => {
@@ -274,7 +280,11 @@ fn step(u: &mut Under, op: &Op) {
                     u.m.backends[slot].4 -= 1;
                 }
                 Some(_) => assert_eq!(r, Err(LoadError::NotStarted), "{name}: finish"),
-                None => assert_eq!(r, Err(LoadError::Unknown), "{name}: finish"),
+                None => assert_eq!(
+                    r,
+                    Err(LoadError::Unknown(UnknownBackend(id))),
+                    "{name}: finish"
+                ),
             }
         }
     }

@@ -306,6 +306,15 @@ fn framing() {
     assert_eq!(lb.pending(), 3);
     lb.clear();
     assert_eq!(lb.pending(), 0);
+    // A completed line is not pending, though its slice stays valid until the
+    // next push (found by the protocol_line fuzz target).
+    for &b in b"ab" {
+        assert_eq!(lb.push(b), None);
+    }
+    assert_eq!(lb.push(b'\n'), Some(Ok(&b"ab"[..])));
+    assert_eq!(lb.pending(), 0);
+    assert_eq!(lb.push(b'c'), None);
+    assert_eq!(lb.pending(), 1);
 }
 
 fn name() -> impl proptest::strategy::Strategy<Value = String> {
