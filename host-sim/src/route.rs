@@ -297,12 +297,32 @@ impl StrategyRouter {
             }
             _ => {}
         }
+        // Maglev rebuilds its whole table per `add`: load it in one `add_many`.
+        let batch: Vec<(u16, String, u32, usize)> = if kind == StrategyKind::Maglev {
+            let ids = (0..=u16::MAX).zip(backends);
+            ids.map(|(i, b)| (i, b.identity.clone(), b.weight, b.line))
+                .collect()
+        } else {
+            Vec::new()
+        };
         let mut strategy: Box<dyn Strategy + Send> = on_big_stack(move || {
             let s: Box<dyn Strategy + Send> = match kind {
                 StrategyKind::Ring => Box::new(
                     RouteRing::new(RingConfig::new(vnodes)).map_err(|e| anyhow::anyhow!("{e}"))?,
                 ),
-                StrategyKind::Maglev => Box::new(Maglev::<ROUTE_MAX_BACKENDS, MAGLEV_TABLE>::new()),
+                StrategyKind::Maglev => {
+                    let mut m = Box::new(Maglev::<ROUTE_MAX_BACKENDS, MAGLEV_TABLE>::new());
+                    let list: Vec<(BackendId, &[u8], u32)> = batch
+                        .iter()
+                        .map(|(i, name, w, _)| (BackendId(*i), name.as_bytes(), *w))
+                        .collect();
+                    if let Err(e) = m.add_many(&list) {
+                        let (_, name, _, line) = &batch[e.index];
+                        return Err(anyhow::Error::new(e.error)
+                            .context(format!("backends line {line}: cannot add '{name}'")));
+                    }
+                    m
+                }
                 StrategyKind::Jump => {
                     Box::new(Jump::<ROUTE_MAX_BACKENDS, ROUTE_JUMP_BUCKETS>::new())
                 }
@@ -312,7 +332,13 @@ impl StrategyRouter {
             };
             Ok(s)
         })??;
-        for (i, b) in backends.iter().enumerate() {
+        // Maglev's backends were added above, in one batch.
+        let one_by_one = if kind == StrategyKind::Maglev {
+            &[][..]
+        } else {
+            backends
+        };
+        for (i, b) in one_by_one.iter().enumerate() {
             strategy
                 .add(BackendId(i as u16), b.identity.as_bytes(), b.weight)
                 .with_context(|| {
