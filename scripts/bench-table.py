@@ -107,7 +107,7 @@ HOW = {
 }
 
 BUILD_NOTES = {
-    "chring-ring": "100 × `add`: one merge and one index rebuild each",
+    "chring-ring": "100 × `add`: a binary-search merge each, index entries shifted, not rebuilt",
     "chring-ring-bulk": "`add_many`: one sort, one index rebuild",
     "chring-ring-noindex-bulk": "`add_many`: one sort",
     "chring-maglev-bulk": "`add_many`: one table rebuild",
