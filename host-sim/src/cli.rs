@@ -127,7 +127,14 @@ pub struct RouteArgs {
     #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
     /// The configuration's format (detected from the text when absent).
-    #[arg(long, value_enum, requires = "config")]
+    #[arg(
+        long,
+        requires = "config",
+        value_parser = clap::builder::TypedValueParser::try_map(
+            clap::builder::PossibleValuesParser::new(ConfigFormat::NAMES),
+            |s| s.parse::<ConfigFormat>()
+        )
+    )]
     pub format: Option<ConfigFormat>,
     /// The upstream / pool / backend to use when the file has several.
     #[arg(long, value_name = "NAME", requires = "config")]

@@ -40,7 +40,6 @@
 
 pub mod args;
 pub mod cli;
-pub mod config;
 pub mod error;
 pub mod export;
 pub mod fonts;
@@ -51,4 +50,6 @@ pub mod scenario;
 pub mod sim;
 mod util;
 
+/// The daemon-config readers (crate `chring-config`, shared with `chring-proxy`).
+pub use chring_config as config;
 pub use cli::{error_line, exit_code, run, run_with};

@@ -160,23 +160,7 @@ pub fn parse_route_strategy(name: &str) -> Result<StrategyKind, String> {
     }
 }
 
-/// Maps a key to a backend identity. Object safe, so other routing modes can
-/// stand behind the same `route` loop.
-pub trait KeyRouter {
-    /// The identity of the backend for `key`; `None` when the router does not
-    /// pick by key for it (an empty fleet, or a key the daemon would balance by
-    /// round robin instead, such as nginx's empty key).
-    fn route(&mut self, key: &[u8]) -> Option<&str>;
-
-    /// Every name [`route`](Self::route) can return, in backend order.
-    fn backends(&self) -> &[String];
-
-    /// Why [`route`](Self::route) returned `None` for `key`, as one line.
-    fn unrouted(&self, key: &[u8]) -> String {
-        let _ = key;
-        "no backend to route to".into()
-    }
-}
+pub use chring_config::KeyRouter;
 
 /// Refuses backend names that would make `key,backend` lines ambiguous: a
 /// comma (the backend follows the key's last comma), a line break, or an

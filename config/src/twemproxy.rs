@@ -12,7 +12,7 @@
 //! Each key is printed with its server's name, or `host:port` when unnamed.
 //!
 //! Hostile input stays bounded: the text is at most
-//! [`MAX_CONFIG_BYTES`](crate::config::MAX_CONFIG_BYTES), and a first pass over
+//! [`MAX_CONFIG_BYTES`](crate::MAX_CONFIG_BYTES), and a first pass over
 //! the YAML event stream refuses anchors and aliases (as nutcracker does; an
 //! alias bomb would otherwise expand exponentially) and nesting deeper than
 //! [`MAX_DEPTH`] (the loaded tree is dropped recursively), naming the line.
@@ -22,9 +22,9 @@ use chring::compat::twemproxy::{Ketama, KeyHash, ServerLine};
 use yaml_rust2::parser::{Event, Parser};
 use yaml_rust2::{Yaml, YamlLoader};
 
-use crate::config::{LimitError, check_size};
-use crate::route::KeyRouter;
-use crate::util::on_big_stack;
+use crate::KeyRouter;
+use crate::on_big_stack;
+use crate::{LimitError, check_size};
 
 /// Most servers a pool may have here.
 pub const MAX_SERVERS: usize = 1024;
@@ -459,7 +459,7 @@ beta:
     #[test]
     fn oversized_file_is_refused() {
         let mut text = String::from("p:\n  servers:\n");
-        while text.len() <= crate::config::MAX_CONFIG_BYTES {
+        while text.len() <= crate::MAX_CONFIG_BYTES {
             text.push_str("   - 10.0.0.1:11211:1\n");
         }
         let e = hostile(text);

@@ -30,9 +30,9 @@ use chring::compat::haproxy::{
     HaproxyConsistent, HashFunction, HashType, MAX_WEIGHT, NODES_PER_WEIGHT, assign_ids,
 };
 
-use crate::config::{LimitError, check_size};
-use crate::route::KeyRouter;
-use crate::util::on_big_stack;
+use crate::KeyRouter;
+use crate::on_big_stack;
+use crate::{LimitError, check_size};
 
 /// Most servers in one backend.
 pub const HAPROXY_MAX_SERVERS: usize = 1024;
@@ -893,7 +893,7 @@ backend uris
         let head = "backend b\n balance hdr(k)\n hash-type consistent\n";
         let mut cfg = String::from(head);
         let mut i = 0;
-        while cfg.len() < crate::config::MAX_CONFIG_BYTES - 64 {
+        while cfg.len() < crate::MAX_CONFIG_BYTES - 64 {
             cfg.push_str(&format!(" server s{i} 1.1.1.1:1\n"));
             i += 1;
         }
@@ -910,7 +910,7 @@ backend uris
         assert!(e.contains("line 1027") && e.contains("line 9"), "{e}");
         let mut cfg = String::new();
         let mut i = 0;
-        while cfg.len() < crate::config::MAX_CONFIG_BYTES - 64 {
+        while cfg.len() < crate::MAX_CONFIG_BYTES - 64 {
             cfg.push_str(&format!("backend b{i}\n"));
             i += 1;
         }

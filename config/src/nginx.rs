@@ -21,9 +21,9 @@ use std::fmt::Write as _;
 use anyhow::{Context, bail};
 use chring::compat::nginx::{NginxConsistent, NginxModulo, POINTS_PER_WEIGHT};
 
-use crate::config::{LimitError, check_size};
-use crate::route::KeyRouter;
-use crate::util::on_big_stack;
+use crate::KeyRouter;
+use crate::on_big_stack;
+use crate::{LimitError, check_size};
 
 /// Most servers in one upstream.
 pub const NGINX_MAX_SERVERS: usize = 1024;
@@ -595,7 +595,7 @@ http {
     fn many_servers_fail_fast() {
         let mut conf = String::from("upstream u {\n hash $k consistent;\n");
         let mut i = 0;
-        while conf.len() < crate::config::MAX_CONFIG_BYTES - 64 {
+        while conf.len() < crate::MAX_CONFIG_BYTES - 64 {
             conf.push_str(&format!(" server a{i};\n"));
             i += 1;
         }
@@ -615,7 +615,7 @@ http {
         // Many upstreams: one pass for their names too.
         let mut conf = String::new();
         let mut i = 0;
-        while conf.len() < crate::config::MAX_CONFIG_BYTES - 64 {
+        while conf.len() < crate::MAX_CONFIG_BYTES - 64 {
             conf.push_str(&format!("upstream u{i} {{}}\n"));
             i += 1;
         }
@@ -624,7 +624,7 @@ http {
         let e = err(router(&conf, None));
         assert!(e.contains("duplicate upstream 'u0'"), "{e}");
         assert!(t.elapsed().as_secs() < 5, "{:?}", t.elapsed());
-        let big = " ".repeat(crate::config::MAX_CONFIG_BYTES + 1);
+        let big = " ".repeat(crate::MAX_CONFIG_BYTES + 1);
         assert!(err(router(&big, None)).contains("bytes"));
     }
 }

@@ -1,6 +1,7 @@
-//! `host-sim route --config FILE`: a daemon's own configuration file, read as a
-//! user has it, becomes a [`KeyRouter`] that answers "where does this key go?"
-//! exactly as the daemon would.
+//! Daemon configuration readers shared by `host-sim route --config FILE` and
+//! `chring-proxy`: a daemon's own configuration file, read as a user has it,
+//! becomes a [`KeyRouter`] that answers "where does this key go?" exactly as the
+//! daemon would.
 //!
 //! Each format module exposes `router(text, pool) -> anyhow::Result<Box<dyn
 //! KeyRouter>>`: `pool` picks the upstream / pool / backend by name when the file
@@ -15,12 +16,13 @@ pub mod haproxy;
 pub mod nginx;
 pub mod twemproxy;
 
+mod stack;
+pub use stack::on_big_stack;
+
 use std::io::Read;
 use std::path::Path;
 
 use anyhow::Context;
-
-use crate::route::KeyRouter;
 
 /// The largest configuration file read (1 MiB): every reader refuses a longer
 /// text before parsing it, so memory stays bounded whatever the file holds.
@@ -102,7 +104,7 @@ pub fn read_config(path: &Path) -> anyhow::Result<String> {
 }
 
 /// Which daemon's configuration a file is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ConfigFormat {
     /// nginx.conf: an `upstream` block with `hash $key [consistent];`.
     Nginx,
@@ -110,6 +112,39 @@ pub enum ConfigFormat {
     Twemproxy,
     /// An HAProxy .cfg `backend` with `hash-type consistent`.
     Haproxy,
+}
+
+impl ConfigFormat {
+    /// Every format, in the order of [`ConfigFormat::NAMES`].
+    pub const ALL: [ConfigFormat; 3] = [Self::Nginx, Self::Twemproxy, Self::Haproxy];
+    /// The names [`FromStr`](std::str::FromStr) accepts, as on the command line.
+    pub const NAMES: [&'static str; 3] = ["nginx", "twemproxy", "haproxy"];
+
+    /// Its command-line name.
+    #[must_use]
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Nginx => "nginx",
+            Self::Twemproxy => "twemproxy",
+            Self::Haproxy => "haproxy",
+        }
+    }
+}
+
+impl std::fmt::Display for ConfigFormat {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl std::str::FromStr for ConfigFormat {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        Self::ALL
+            .into_iter()
+            .find(|f| f.name().eq_ignore_ascii_case(s))
+            .ok_or_else(|| format!("unknown format '{s}' (one of: {})", Self::NAMES.join(", ")))
+    }
 }
 
 /// Guesses the format from the text: nginx has `upstream NAME {`, HAProxy a
@@ -158,4 +193,21 @@ pub fn load(
         ConfigFormat::Haproxy => haproxy::router(&text, pool),
     }
     .with_context(|| format!("{}", path.display()))
+}
+
+/// Where keys go, as a daemon (or a chring strategy) would send them.
+pub trait KeyRouter {
+    /// The identity of the backend for `key`; `None` when the router does not
+    /// pick by key for it (an empty fleet, or a key the daemon would balance by
+    /// round robin instead, such as nginx's empty key).
+    fn route(&mut self, key: &[u8]) -> Option<&str>;
+
+    /// Every name [`route`](Self::route) can return, in backend order.
+    fn backends(&self) -> &[String];
+
+    /// Why [`route`](Self::route) returned `None` for `key`, as one line.
+    fn unrouted(&self, key: &[u8]) -> String {
+        let _ = key;
+        "no backend to route to".into()
+    }
 }
