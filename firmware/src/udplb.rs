@@ -28,8 +28,13 @@
 //! - **Requests.** The device gives each forwarded request its own request id
 //!   and remembers (id -> client, client's id, server) in a fixed-capacity
 //!   [`TtlCache`] ([`PENDING`] entries, [`PENDING_TTL_MS`] from the write): a
-//!   reply's datagrams go back to that client under its own id, and the entry
-//!   is dropped after the last one; a lost reply's entry expires.
+//!   reply's datagrams go back to that client under its own id, unchanged
+//!   otherwise, and the entry is dropped after the last one; a lost reply's
+//!   entry expires. memcached 1.6 answers a multi-key `get` with one message
+//!   per value and one for `END`, each `sequence 0 of 1` (or `0..n of n` for a
+//!   value over 1,400 bytes), all under the request's id: a `get`'s reply ends
+//!   with the last datagram of a message ending in `END` (or an error line),
+//!   any other reply with the last datagram of its message.
 //! - **Multi-key gets** are split per server: each server gets a `get` (or
 //!   `gets`) of its own keys, and the parts' `VALUE` lines are merged into one
 //!   reply ending with a single `END`, which is what a memcached client expects
@@ -194,8 +199,15 @@ struct Pending {
     server: u8,
     /// The merge slot of a split get's part, or [`NO_MERGE`].
     merge: u8,
-    /// Reply datagrams relayed so far.
-    seen: u16,
+    /// A `get`/`gets`: its reply ends with `END`.
+    get: bool,
+}
+
+/// Whether a reply message is one of memcached's error lines.
+fn is_error(payload: &[u8]) -> bool {
+    [&b"ERROR"[..], b"CLIENT_ERROR ", b"SERVER_ERROR "]
+        .iter()
+        .any(|e| payload.starts_with(e))
 }
 
 /// A split multi-key get being merged.
@@ -669,7 +681,7 @@ impl Udplb {
             client_id: h.request_id,
             server: first,
             merge,
-            seen: 0,
+            get: matches!(req.verb, Verb::Get | Verb::Gets),
         };
         if slots.iter().all(|&s| s == first) {
             let reply =
@@ -748,13 +760,18 @@ impl Udplb {
                 return;
             }
         }
+        // memcached 1.6 answers a `get` of several keys with several messages
+        // under the request's id (one per value, then `END`), each of one or
+        // more datagrams: the reply is complete at the last datagram of a
+        // message that ends with `END` (or is an error). Anything else is
+        // complete at the last datagram of its first message.
+        let last_of_message = h.sequence.saturating_add(1) >= h.total;
+        let done =
+            last_of_message && (!p.get || payload.ends_with(b"END\r\n") || is_error(payload));
+        if done {
+            self.pending.remove(&h.request_id);
+        }
         if p.merge == NO_MERGE {
-            let seen = p.seen.saturating_add(1);
-            if seen >= h.total {
-                self.pending.remove(&h.request_id);
-            } else if let Some(e) = self.pending.get_mut(&h.request_id) {
-                e.seen = seen;
-            }
             let mut d = Datagram::new(FrameHeader {
                 request_id: p.client_id,
                 ..h
@@ -764,7 +781,6 @@ impl Udplb {
             out(To::Client(p.client), d.bytes());
             return;
         }
-        self.pending.remove(&h.request_id);
         let Some(m) = self.merges.get_mut(usize::from(p.merge)) else {
             return;
         };
@@ -773,8 +789,16 @@ impl Udplb {
             bump(&mut self.counters.unmatched);
             return;
         }
-        m.answered = m.answered.saturating_add(1);
-        match values_of(payload).filter(|_| h.total == 1) {
+        // A part's values are appended as they come (each datagram of a
+        // one-datagram message holds whole `VALUE` blocks); its `END` is
+        // dropped. A value spread over several datagrams, or an error, fails
+        // the merge.
+        let values = if done {
+            values_of(payload)
+        } else {
+            Some(payload)
+        };
+        match values.filter(|_| h.total == 1) {
             Some(v) => match m.buf.get_mut(m.len..m.len + v.len()) {
                 Some(dst) => {
                     dst.copy_from_slice(v);
@@ -784,14 +808,18 @@ impl Udplb {
             },
             None => m.failed = true,
         }
+        if !done {
+            return;
+        }
+        m.answered = m.answered.saturating_add(1);
         if m.answered < m.parts {
             return;
         }
         m.active = false;
         let mut d = Datagram::new(FrameHeader::single(m.client_id));
         let fits = m.len + 5 <= MAX_DATAGRAM_PAYLOAD;
-        let (to, failed) = (m.client, m.failed || !fits);
-        if failed {
+        let to = m.client;
+        if m.failed || !fits {
             d.push(b"SERVER_ERROR multi-get reply too large\r\n");
             bump(&mut self.counters.errors);
         } else {

@@ -213,7 +213,7 @@ fn a_reply_of_several_datagrams_is_relayed_datagram_by_datagram() {
     let s = ep(&server(lb.pick(b"big").unwrap() as u16));
     let sent = client(&mut lb, 9, b"get big\r\n", 0);
     let (h, _) = split(&sent[0].1);
-    for seq in [1u16, 0, 2] {
+    for seq in [0u16, 1, 2] {
         let mut d = FrameHeader {
             request_id: h.request_id,
             sequence: seq,
@@ -222,13 +222,48 @@ fn a_reply_of_several_datagrams_is_relayed_datagram_by_datagram() {
         }
         .to_bytes()
         .to_vec();
-        d.extend_from_slice(&[b'x'; 1400]);
+        d.extend_from_slice(&[b'x'; 1395]);
+        d.extend_from_slice(if seq == 2 { b"END\r\n" } else { b"xxxxx" });
+        assert_eq!(lb.pending(), 1);
         let out = reply(&mut lb, s, &d, 1);
         let (oh, op) = split(&out[0].1);
         assert_eq!((oh.request_id, oh.sequence, oh.total), (9, seq, 3));
         assert_eq!(op.len(), 1400);
     }
     assert_eq!(lb.pending(), 0, "done after the third datagram");
+}
+
+/// memcached 1.6.18, checked: `get k1 big k2` over UDP is answered with one
+/// message per value and the last with `END`, each from sequence 0.
+#[test]
+fn a_reply_of_several_messages_is_relayed_until_end() {
+    let mut lb = fleet(1);
+    let s = ep(&server(0));
+    let sent = client(&mut lb, 12, b"get k1 k2 k3\r\n", 0);
+    let (h, _) = split(&sent[0].1);
+    let msgs: [&[u8]; 3] = [
+        b"VALUE k1 0 5\r\nhello\r\n",
+        b"VALUE k2 0 3\r\nabc\r\n",
+        b"END\r\n",
+    ];
+    for (i, m) in msgs.iter().enumerate() {
+        let out = reply(&mut lb, s, &dgram(h.request_id, m), 1);
+        assert_eq!(split(&out[0].1), (FrameHeader::single(12), *m));
+        assert_eq!(lb.pending(), usize::from(i < 2));
+    }
+    // A set's reply is one message; an error ends a get.
+    let sent = client(&mut lb, 13, b"set k 0 0 1\r\nx\r\n", 0);
+    let (h, _) = split(&sent[0].1);
+    reply(&mut lb, s, &dgram(h.request_id, b"STORED\r\n"), 1);
+    let sent = client(&mut lb, 14, b"get k\r\n", 0);
+    let (h2, _) = split(&sent[0].1);
+    reply(
+        &mut lb,
+        s,
+        &dgram(h2.request_id, b"SERVER_ERROR out of memory\r\n"),
+        1,
+    );
+    assert_eq!(lb.pending(), 0);
 }
 
 #[test]
@@ -267,25 +302,32 @@ fn a_multi_key_get_is_split_per_server_and_merged_with_one_end() {
         for k in &part {
             assert_eq!(ep(&server(lb.pick(k.as_bytes()).unwrap() as u16)), s);
         }
-        // The server has every key but c3.
-        let mut r = String::new();
+        // The server has every key but c3, and answers as memcached 1.6 does:
+        // a message per value, then `END`.
+        let mut r = Vec::new();
         for k in part.iter().filter(|&&k| k != "c3") {
-            r.push_str(&format!(
+            let v = format!(
                 "VALUE {k} 0 4\r\nv-{}\r\n",
                 &k[1..].parse::<u8>().unwrap() % 10
-            ));
+            );
+            r.push(dgram(h.request_id, v.as_bytes()));
         }
-        r.push_str("END\r\n");
-        replies.push((s, dgram(h.request_id, r.as_bytes())));
+        r.push(dgram(h.request_id, b"END\r\n"));
+        replies.push((s, r));
     }
     let mut out = Vec::new();
-    for (i, (s, d)) in replies.iter().enumerate() {
-        out = reply(&mut lb, *s, d, 1);
-        assert_eq!(
-            out.is_empty(),
-            i + 1 < replies.len(),
-            "one reply, after the last part"
-        );
+    // The parts' messages interleave.
+    let most = replies.iter().map(|r| r.1.len()).max().unwrap();
+    let total: usize = replies.iter().map(|r| r.1.len()).sum();
+    let mut n = 0;
+    for i in 0..most {
+        for (s, r) in &replies {
+            if let Some(d) = r.get(i) {
+                out = reply(&mut lb, *s, d, 1);
+                n += 1;
+                assert_eq!(out.is_empty(), n < total, "one reply, after the last part");
+            }
+        }
     }
     let (h, p) = split(&out[0].1);
     assert_eq!(out[0].0, To::Client(CLIENT));
