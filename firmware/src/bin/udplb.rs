@@ -284,7 +284,7 @@ mod mmio {
     use smoltcp::socket::udp::PacketMetadata;
 
     /// Datagrams each socket buffer holds, at most.
-    const META: usize = 16;
+    const META: usize = 32;
 
     /// smoltcp's socket storage and the two UDP sockets' buffers (no heap).
     pub(super) struct Buffers {

@@ -555,3 +555,4 @@ fn nothing_panics_on_random_datagrams_and_lines() {
         lb.control(Ok(text.as_bytes()), &[], &mut out).unwrap();
     }
 }
+
