@@ -515,14 +515,11 @@ mod tests {
                 }
                 RX_STATUS_FIFO => self.rx_status.pop_front().unwrap_or(0),
                 BYTE_TEST => self.byte_test,
-                HW_CFG => {
-                    if self.reset_polls > 0 {
-                        self.reset_polls -= 1;
-                        HW_CFG_SRST
-                    } else {
-                        0
-                    }
+                HW_CFG if self.reset_polls > 0 => {
+                    self.reset_polls -= 1;
+                    HW_CFG_SRST
                 }
+                HW_CFG => 0,
                 PMT_CTRL => PMT_CTRL_READY,
                 RX_FIFO_INF => (self.rx_status.len() as u32) << 16,
                 TX_FIFO_INF => self.tx_free,
@@ -622,7 +619,7 @@ mod tests {
             nic.transmit(&[0; MAX_FRAME + 1]),
             Err(TxError::BadLength(MAX_FRAME + 1))
         );
-        drop(nic);
+        assert_eq!(nic.release().tx_words.len(), 0);
         let mut m2 = Mock::new();
         m2.tx_free = 100;
         let mut nic = Lan9118::new(&mut m2, MAC).unwrap();

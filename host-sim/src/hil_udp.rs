@@ -928,6 +928,9 @@ fn drive(
     model.set_up(down, true)?;
 
     let stats = uart.cmd("STATS")?;
+    // The firmware logs its footprint after answering STATS and before it
+    // reads the next line: once PING is answered, the log has it.
+    uart.expect("PING", "+PONG\r\n")?;
     Ok((report, stats))
 }
 

@@ -555,4 +555,3 @@ fn nothing_panics_on_random_datagrams_and_lines() {
         lb.control(Ok(text.as_bytes()), &[], &mut out).unwrap();
     }
 }
-
