@@ -657,10 +657,12 @@ fn check_get(
 /// Usage errors, a daemon or QEMU that does not start, link errors, and any
 /// mismatch or lost request.
 pub fn run(args: &HilArgs, cfg: &ScenarioConfig) -> anyhow::Result<()> {
-    ensure!(
-        args.qemu,
-        "--udp needs --qemu (a board needs its own network)"
-    );
+    let usage = |m: String| anyhow::Error::from(crate::error::UsageError(m));
+    if !args.qemu {
+        return Err(usage(
+            "--udp needs --qemu (a board needs its own network)".into(),
+        ));
+    }
     let Plan {
         ops,
         initial,
@@ -668,10 +670,11 @@ pub fn run(args: &HilArgs, cfg: &ScenarioConfig) -> anyhow::Result<()> {
     } = plan(cfg, args.scenario, args.limit)
         .map_err(|e| crate::error::UsageError(format!("{e:#}")))?;
     let customers = cfg.workload.customers;
-    ensure!(
-        customers <= 100_000,
-        "--udp stores every customer on the device: at most 100000, got {customers}"
-    );
+    if customers > 100_000 {
+        return Err(usage(format!(
+            "--udp stores every customer on the device: at most 100000, got {customers}"
+        )));
+    }
     let elf = match &args.elf {
         Some(p) => p.clone(),
         None => build_elf()?,
@@ -993,6 +996,54 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn check_get_catches_a_wrong_server_a_lost_value_and_a_bad_reply() {
+        let names: Vec<String> = (0..3).map(|i| format!("10.0.2.2:{}", 11300 + i)).collect();
+        let mut m = Model::new(Placement::Ketama);
+        for n in &names {
+            m.add(n).unwrap();
+        }
+        let s = |c: u64| {
+            names
+                .iter()
+                .position(|n| Some(n.as_str()) == m.pick(&key(c)))
+                .unwrap()
+        };
+        let stored: Vec<usize> = (0..10).map(s).collect();
+        let check = |cs: &[u64], reply: String| {
+            let mut r = Report::default();
+            check_get(&m, &names, &stored, cs, reply.as_bytes(), &mut r);
+            r.mismatches
+        };
+        let value = |c: u64, kind: &str, server: usize| {
+            let v = format!("{kind}:{}:{server}", key(c));
+            format!("VALUE {} 0 {}\r\n{v}\r\n", key(c), v.len())
+        };
+        // Right: the value from its server, or that server's marker.
+        assert_eq!(check(&[1], format!("{}END\r\n", value(1, "v", s(1)))), 0);
+        assert_eq!(check(&[2], format!("{}END\r\n", value(2, "m", s(2)))), 0);
+        assert_eq!(
+            check(
+                &[1, 2],
+                format!("{}{}END\r\n", value(2, "m", s(2)), value(1, "v", s(1)))
+            ),
+            0
+        );
+        // Wrong: another server's marker, a value never stored there, a
+        // missing value, garbage.
+        let other = |c: u64| (s(c) + 1) % 3;
+        assert_eq!(
+            check(&[1], format!("{}END\r\n", value(1, "m", other(1)))),
+            1
+        );
+        assert_eq!(
+            check(&[1], format!("{}END\r\n", value(1, "v", other(1)))),
+            1
+        );
+        assert_eq!(check(&[1, 2], format!("{}END\r\n", value(1, "v", s(1)))), 1);
+        assert_eq!(check(&[1], "SERVER_ERROR busy\r\n".into()), 1);
     }
 
     #[test]
