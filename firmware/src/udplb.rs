@@ -38,8 +38,8 @@
 //! - **Multi-key gets** are split per server: each server gets a `get` (or
 //!   `gets`) of its own keys, and the parts' `VALUE` lines are merged into one
 //!   reply ending with a single `END`, which is what a memcached client expects
-//!   for one request. `VALUE` lines come grouped by server (part order), not in
-//!   key order; clients match them by key. Up to [`MERGE_SLOTS`] merges are in
+//!   for one request. `VALUE` lines come in the order the parts' datagrams
+//!   arrive, not in key order; clients match them by key. Up to [`MERGE_SLOTS`] merges are in
 //!   progress at once, each reply up to one datagram ([`MAX_DATAGRAM_PAYLOAD`]).
 //! - **Errors** are answered in memcached's words, under the client's request
 //!   id: `ERROR` for an unknown command, `CLIENT_ERROR bad command line format`,
