@@ -1,4 +1,4 @@
-//! Build script: puts `memory.x` where cortex-m-rt's `link.x` finds it, and turns
+//! Build script: puts each binary's `memory.x` where cortex-m-rt's `link.x` finds it, and turns
 //! the golden vectors (`../tests/data/golden.csv`, made by the independent Python
 //! reference `tests/data/reference.py`) into a compact table for the target.
 //!
@@ -27,10 +27,25 @@ fn main() {
     let manifest = PathBuf::from(env::var_os("CARGO_MANIFEST_DIR").expect("CARGO_MANIFEST_DIR"));
     let out = PathBuf::from(env::var_os("OUT_DIR").expect("OUT_DIR"));
 
-    // memory.x: cortex-m-rt's link.x INCLUDEs it from the linker search path.
-    fs::copy(manifest.join("memory.x"), out.join("memory.x")).expect("copy memory.x to OUT_DIR");
-    println!("cargo:rustc-link-search={}", out.display());
-    println!("cargo:rerun-if-changed=memory.x");
+    // memory.x: cortex-m-rt's link.x INCLUDEs it. Each binary gets its own
+    // search directory holding its budget's memory.x: 64 KiB / 32 KiB
+    // (memory/default.x) for all but udplb, 128 KiB / 64 KiB (memory/udplb.x)
+    // for udplb. No file named memory.x may sit in firmware/ itself: the
+    // linker runs there and looks in its working directory before any -L.
+    for (file, bins) in [
+        ("default", &["balancer", "hil"][..]),
+        ("udplb", &["udplb"][..]),
+    ] {
+        let src = manifest.join("memory").join(format!("{file}.x"));
+        let dir = out.join("memory").join(file);
+        fs::create_dir_all(&dir).expect("create a memory.x directory in OUT_DIR");
+        fs::copy(&src, dir.join("memory.x"))
+            .unwrap_or_else(|e| panic!("copy {} to {}: {e}", src.display(), dir.display()));
+        for bin in bins {
+            println!("cargo:rustc-link-arg-bin={bin}=-L{}", dir.display());
+        }
+        println!("cargo:rerun-if-changed={}", src.display());
+    }
 
     let csv = manifest.join("../tests/data/golden.csv");
     println!("cargo:rerun-if-changed={}", csv.display());

@@ -28,7 +28,7 @@ cd "$ROOT"
 . "$ROOT/scripts/lib/rust-src.sh"
 
 # Steps run by default, in this order.
-STEPS="fmt clippy test compat_twemproxy compat_http doc nostd fuzz firmware hil"
+STEPS="fmt clippy test compat_twemproxy compat_http doc nostd fuzz firmware hil udplb"
 
 describe_step() {
     case $1 in
@@ -42,6 +42,7 @@ describe_step() {
     fuzz) echo "fuzzing: every cargo-fuzz target in fuzz/ built (overflow checks and debug assertions on) and run ${FUZZ_RUNS} inputs over a copy of its committed corpus (installs cargo-fuzz when missing)" ;;
     firmware) echo "firmware: host tests, then the Cortex-M4F build run under QEMU, its defmt log diffed against firmware/expected (FIRMWARE_BLESS=1 rewrites it)" ;;
     hil) echo "hardware in the loop: the hil firmware under QEMU driven over its UART by host-sim hil (scenario B, 30,000 ROUTEs), every reply checked" ;;
+    udplb) echo "live packets: the udplb firmware under QEMU (LAN9118, user networking) shards memcached UDP over real memcached servers, driven by host-sim hil --qemu --udp (scenario B, a server added over the UART mid-run), every reply checked; its 128 KiB flash / 64 KiB RAM budget (installs memcached with apt as root)" ;;
     *) return 1 ;;
     esac
 }
@@ -505,6 +506,61 @@ step_hil() {
         return 1
     fi
     info "hil: $routes ROUTEs checked against the host in $(fmt_duration $((SECONDS - t)))"
+}
+
+# Live packets (issue 14): the `udplb` firmware balances memcached's UDP
+# protocol on the LAN9118 of mps2-an386 under QEMU (user networking, the host
+# port forwarded on 127.0.0.1 only). host-sim starts memcached servers and
+# QEMU, gives the device its fleet over the UART, stores every customer
+# through it and replays scenario B as gets (multi-key ones too, a server
+# added mid-run, then one down), checking every reply against its own model
+# and every memcached's contents. Fails on any mismatch or lost request, if
+# fewer than UDPLB_MIN_REQUESTS were checked, or if udplb is over its budget
+# (128 KiB flash, 64 KiB RAM: static + the peak stack it reports at STATS).
+UDPLB_MIN_REQUESTS=20000
+step_udplb() {
+    local fw="$ROOT/firmware" tdir="$ROOT/firmware/target" log out t requests
+    log="$(log_dir)"
+    firmware_setup || return 1
+    if ! have memcached && [ ! -x /usr/bin/memcached ]; then
+        if is_root && have apt-get; then
+            info "installing memcached with apt-get"
+            apt_install memcached || return 1
+        else
+            error "memcached is missing. Install it with:"
+            echo "  sudo apt-get update && sudo apt-get install -y memcached" >&2
+            return 1
+        fi
+    fi
+    t=$SECONDS
+    (
+        cd "$fw"
+        run "${FIRMWARE_BUILD_ENV[@]}" cargo build --release --bin udplb --target-dir "$tdir"
+    ) || return 1
+    run cargo build --release -p host-sim --bin host-sim || return 1
+    info "builds: $(fmt_duration $((SECONDS - t)))"
+    t=$SECONDS
+    out="$log/udplb.out"
+    # host-sim starts memcached and QEMU itself and kills them (by PID) when
+    # done; UART replies have a 20 s deadline, datagrams are retried (bounded).
+    printf '+ %s\n' "host-sim hil --qemu --udp --scenario b > $out"
+    if ! "$(target_dir)/release/host-sim" hil --qemu --udp \
+        --elf "$tdir/$FIRMWARE_TARGET/release/udplb" --scenario b >"$out"; then
+        cat "$out"
+        error "host-sim hil --udp failed (above; full output: $out)"
+        return 1
+    fi
+    cat "$out"
+    requests="$(sed -n 's/^requests: \([0-9]*\) .*/\1/p' "$out")"
+    if [ -z "$requests" ] || [ "$requests" -lt "$UDPLB_MIN_REQUESTS" ] ||
+        ! grep -q '^mismatches: 0$' "$out" || ! grep -q '^lost: 0,' "$out"; then
+        error "expected at least $UDPLB_MIN_REQUESTS requests, 0 mismatches and 0 lost (output: $out)"
+        return 1
+    fi
+    info "udplb: $requests requests checked against the host's model in $(fmt_duration $((SECONDS - t)))"
+    # udplb's own budget (memory/udplb.x makes the linker enforce it too).
+    local FIRMWARE_FLASH_BUDGET=$((128 * 1024)) FIRMWARE_RAM_BUDGET=$((64 * 1024))
+    firmware_footprint "$tdir/$FIRMWARE_TARGET/release/udplb" "$out"
 }
 
 # firmware_footprint ELF LOG: flash and static RAM from the section sizes of ELF

@@ -14,6 +14,9 @@
 //! | [`report`] | its report, rendered by defmt on the target and by `core::fmt` on the host |
 //! | [`uart`] | a polled CMSDK APB UART driver behind `embedded-io` (the `hil` firmware's link) |
 //! | [`hil`] | the `hil` firmware's loop: chring's control protocol over any `embedded-io` link |
+//! | [`lan9118`] | a polled LAN9118 Ethernet driver (register level) and smoltcp's `phy::Device` over it |
+//! | [`memcache`] | memcached's UDP frame header and request line |
+//! | [`udplb`] | the `udplb` firmware's balancer: memcached UDP sharded by ketama or the ring, replies relayed, multi-key gets split and merged |
 //!
 //! The board-specific rest (QEMU's LEDs, SysTick, semihosting, defmt, the stack
 //! measurement) is in the binary, which only builds for `target_os = "none"`.
@@ -29,9 +32,12 @@ pub mod balancer;
 pub mod board;
 pub mod golden;
 pub mod hil;
+pub mod lan9118;
+pub mod memcache;
 pub mod report;
 pub mod scenario;
 pub mod uart;
+pub mod udplb;
 
 #[cfg(test)]
 mod tests;

@@ -5,7 +5,11 @@
 //! ```text
 //! host-sim hil --qemu [--elf PATH] --scenario b    # the firmware in QEMU, UART0 on a unix socket
 //! host-sim hil --port /dev/ttyACM0 --scenario b    # a board (set the tty raw first), or a socket
+//! host-sim hil --qemu --udp --scenario b           # the udplb firmware: live memcached UDP
 //! ```
+//!
+//! `--udp` runs another firmware, `udplb`, which shards memcached UDP traffic
+//! over real memcached servers; see [`crate::hil_udp`].
 //!
 //! The session: `RESET`, `STRATEGY name`, a few probes of the error replies
 //! (unknown command, bad number, over-long line, ...), one `ADD_SERVER` per
@@ -67,7 +71,15 @@ pub struct HilArgs {
     /// `stty -F DEV 115200 raw -echo`) or a unix socket.
     #[arg(long, value_name = "PATH")]
     pub port: Option<PathBuf>,
-    /// The request stream replayed through ROUTE.
+    /// The udplb firmware instead (default ELF: firmware/.../release/udplb):
+    /// memcached UDP through the device to N real memcached servers, every
+    /// reply checked (see --placement).
+    #[arg(long, requires = "qemu")]
+    pub udp: bool,
+    /// With --udp: how the device places keys (its STRATEGY).
+    #[arg(long, value_enum, default_value_t = crate::hil_udp::Placement::Ketama)]
+    pub placement: crate::hil_udp::Placement,
+    /// The request stream replayed through ROUTE (or, with --udp, as gets).
     #[arg(long, value_enum, default_value_t = HilScenario::B)]
     pub scenario: HilScenario,
     /// The device's strategy: ring, maglev, jump, rendezvous or modulo.
@@ -193,7 +205,7 @@ pub struct Outcome {
 }
 
 /// Reads one reply (a line, or `*n` and its `n` lines) from `r`.
-fn read_reply(r: &mut impl BufRead) -> anyhow::Result<String> {
+pub(crate) fn read_reply(r: &mut impl BufRead) -> anyhow::Result<String> {
     let mut reply = String::new();
     let mut raw = Vec::new();
     let mut left = 1u64;
@@ -288,8 +300,8 @@ pub fn drive(
 }
 
 /// QEMU running the firmware; killed (by PID) when dropped.
-struct Qemu {
-    child: Child,
+pub(crate) struct Qemu {
+    pub(crate) child: Child,
     dir: PathBuf,
     elf: PathBuf,
 }
@@ -304,7 +316,12 @@ impl Drop for Qemu {
 }
 
 impl Qemu {
-    fn start(elf: &Path) -> anyhow::Result<(Self, std::os::unix::net::UnixStream)> {
+    /// Starts QEMU on `elf` with UART0 on a unix socket and `extra` arguments
+    /// (`-nic ...`); returns once the socket is connected.
+    pub(crate) fn start(
+        elf: &Path,
+        extra: &[&str],
+    ) -> anyhow::Result<(Self, std::os::unix::net::UnixStream)> {
         let dir = std::env::temp_dir().join(format!("host-sim-hil-{}", std::process::id()));
         std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
         let sock = dir.join("fw.sock");
@@ -323,6 +340,7 @@ impl Qemu {
             .arg(elf)
             .arg("-serial")
             .arg(format!("unix:{},server=on,wait=on", sock.display()))
+            .args(extra)
             .stdin(Stdio::null())
             .stdout(log)
             .stderr(err)
@@ -357,7 +375,7 @@ impl Qemu {
 
     /// The firmware's defmt log so far, decoded with `defmt-print` when it is
     /// installed.
-    fn log(&self) -> Option<String> {
+    pub(crate) fn log(&self) -> Option<String> {
         let raw = std::fs::read(self.dir.join("defmt.bin")).ok()?;
         let mut p = Command::new("defmt-print")
             .arg("-e")
@@ -428,6 +446,9 @@ pub fn run(args: &HilArgs) -> anyhow::Result<()> {
         HilScenario::D => Scenario::D,
     };
     let cfg = args.flags.config(&[which])?;
+    if args.udp {
+        return crate::hil_udp::run(args, &cfg);
+    }
     let steps = session(&cfg, args.scenario, args.strategy, args.limit)
         .map_err(|e| UsageError(format!("{e:#}")))?;
     if !(1..=4096).contains(&args.in_flight) {
@@ -447,7 +468,7 @@ pub fn run(args: &HilArgs) -> anyhow::Result<()> {
             None => build_elf()?,
         };
         ensure!(elf.is_file(), "no firmware ELF at {}", elf.display());
-        let (q, stream) = Qemu::start(&elf)?;
+        let (q, stream) = Qemu::start(&elf, &[])?;
         let link = format!(
             "QEMU mps2-an386 (pid {}), UART0 on {}",
             q.child.id(),

@@ -16,6 +16,7 @@
 //! | [`export`] | `results.json`, CSVs, charts, the summary table |
 //! | [`route`] | `host-sim route`: key → backend with any key-affine strategy |
 //! | [`hil`] | `host-sim hil`: drive the firmware's UART protocol and check every reply |
+//! | [`hil_udp`] | `host-sim hil --qemu --udp`: memcached UDP through the `udplb` firmware to real memcached servers |
 //! | [`cli`] | the command line |
 //!
 //! Runs are deterministic: every random stream derives from one seed, events are
@@ -44,6 +45,7 @@ pub mod error;
 pub mod export;
 pub mod fonts;
 pub mod hil;
+pub mod hil_udp;
 pub mod plot;
 pub mod route;
 pub mod scenario;

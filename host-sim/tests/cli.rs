@@ -498,3 +498,34 @@ fn route_hostile_configs_fail_fast() {
     }
     let _ = std::fs::remove_dir_all(dir);
 }
+
+/// `hil --udp` refuses what it cannot run before starting anything.
+#[test]
+fn hil_udp_refuses_bad_arguments() {
+    // --udp needs --qemu: a clap usage error.
+    host_sim()
+        .args(["hil", "--udp", "--port", "/nonexistent"])
+        .assert()
+        .code(2);
+    // Scenario B adds a server: 8 + 1 do not fit the device's 8.
+    let out = host_sim()
+        .args([
+            "hil",
+            "--qemu",
+            "--udp",
+            "--elf",
+            "/nonexistent",
+            "--scenario",
+            "b",
+            "--servers",
+            "8",
+        ])
+        .assert()
+        .code(2)
+        .get_output()
+        .stderr
+        .clone();
+    let err = String::from_utf8(out).unwrap();
+    assert!(err.contains("holds 8 servers"), "{err}");
+    assert_eq!(err.trim_end().lines().count(), 1, "{err}");
+}

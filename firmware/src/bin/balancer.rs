@@ -30,7 +30,7 @@ use defmt_semihosting as _;
 
 /// SysTick's clock on mps2-an386 (the FPGA's 25 MHz system clock).
 const SYSCLK_HZ: u32 = 25_000_000;
-/// The example's budgets (`memory.x` enforces them at link time too).
+/// The example's budgets (`memory/default.x` enforces them at link time too).
 const FLASH_BUDGET: u32 = 64 * 1024;
 const RAM_BUDGET: u32 = 32 * 1024;
 
