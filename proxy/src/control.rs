@@ -64,6 +64,8 @@ pub const MAX_LINE: usize = 4096;
 pub const MAX_NAME: usize = 255;
 /// Control connections served at once; more get `-ERR too many connections`.
 pub const MAX_CLIENTS: usize = 256;
+/// A control connection silent for this long is closed (its slot freed).
+pub const IDLE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(600);
 
 /// The commands, in `HELP` order, with their arguments.
 pub const HELP: [&str; 13] = [
@@ -674,7 +676,10 @@ async fn connection(
     let mut buf = vec![0u8; 8192];
     let mut out = String::new();
     loop {
-        let n = sock.read(&mut buf).await?;
+        let Ok(n) = tokio::time::timeout(IDLE_TIMEOUT, sock.read(&mut buf)).await else {
+            return Ok(());
+        };
+        let n = n?;
         if n == 0 {
             return Ok(());
         }
