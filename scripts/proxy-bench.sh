@@ -150,6 +150,16 @@ bench() {
     done
 }
 
+# Built before any server starts, so the build never competes with a run.
+case " $TARGETS " in
+*" chring-proxy "*)
+    run cargo build --release -p chring-proxy
+    bin="$(cargo metadata --no-deps --format-version 1 |
+        sed -n 's/.*"target_directory":"\([^"]*\)".*/\1/p')/release/chring-proxy"
+    [ -z "${CARGO_TARGET_DIR:-}" ] || bin="$CARGO_TARGET_DIR/release/chring-proxy"
+    ;;
+esac
+
 : >"$WORK/results.csv"
 SHARDS=()
 case " $TARGETS " in
@@ -178,10 +188,6 @@ for target in $TARGETS; do
         bench nutcracker "$port"
         ;;
     chring-proxy)
-        run cargo build --release -p chring-proxy
-        bin="$(cargo metadata --no-deps --format-version 1 |
-            sed -n 's/.*"target_directory":"\([^"]*\)".*/\1/p')/release/chring-proxy"
-        [ -z "${CARGO_TARGET_DIR:-}" ] || bin="$CARGO_TARGET_DIR/release/chring-proxy"
         port="$(free_port)"
         write_conf "$port" "$WORK/chring-proxy.yml"
         "$bin" -c "$WORK/chring-proxy.yml" -s "$(free_port)" -o "$WORK/chring-proxy.log" \
