@@ -89,10 +89,15 @@ free_port() {
     python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
 }
 
-# wait_ping PORT WHAT: until `redis-cli -p PORT ping` answers PONG (10 s at most).
+# wait_ping PORT WHAT: until `redis-cli -p PORT ping` answers PONG (10 s at
+# most; fails at once when the process started last has exited).
 wait_ping() {
-    local i
+    local i last="${PIDS[${#PIDS[@]}-1]}"
     for i in $(seq 1 200); do
+        if ! kill -0 "$last" 2>/dev/null; then
+            error "$2 (pid $last) exited before answering on 127.0.0.1:$1"
+            return 1
+        fi
         if [ "$(timeout 2 "$REDIS_CLI" -h 127.0.0.1 -p "$1" ping 2>/dev/null)" = PONG ]; then
             return 0
         fi
@@ -168,7 +173,7 @@ case " $TARGETS " in
         start_redis
         SHARDS+=("$REDIS_PORT")
     done
-    info "4 redis-servers on 127.0.0.1:${SHARDS[*]}"
+    info "$BACKENDS redis-servers on 127.0.0.1, ports ${SHARDS[*]}"
     ;;
 esac
 
