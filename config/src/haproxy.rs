@@ -121,11 +121,14 @@ pub struct HaproxyBackend {
     pub servers: Vec<HaproxyServer>,
 }
 
+/// A `hash-type` line: the key hashing, and `true` for map-based.
+type HashSetting = (HashType, bool);
+
 /// Settings a `defaults` section passes on (and a backend then overrides).
 #[derive(Debug, Clone, Default)]
 struct Settings {
     balance: Option<(Result<KeySource, String>, usize)>,
-    hash_type: Option<(Result<(HashType, bool), String>, usize)>,
+    hash_type: Option<(Result<HashSetting, String>, usize)>,
     weight: u32,
 }
 
@@ -480,7 +483,7 @@ fn parse_balance(w: &[String]) -> Result<KeySource, String> {
 
 /// `hash-type consistent|map-based [function [avalanche]]`: the key hashing
 /// and whether the backend is map-based.
-fn parse_hash_type(w: &[String]) -> Result<(HashType, bool), String> {
+fn parse_hash_type(w: &[String]) -> Result<HashSetting, String> {
     let map_based = match w.get(1).map(String::as_str) {
         Some("consistent") => false,
         Some("map-based") => true,

@@ -360,6 +360,13 @@ impl<const S: usize, const P: usize> LibmemcachedKetama<S, P> {
         Ok(())
     }
 
+    /// Changes the key hash without rebuilding the points, as
+    /// `memcached_behavior_set(MEMCACHED_BEHAVIOR_HASH)` does: an unweighted
+    /// continuum keeps the points of the hash it was built with. *O*(1).
+    pub fn set_key_hash(&mut self, hash: KeyHash) {
+        self.hash = hash;
+    }
+
     /// The server (its index in the slice given to [`build`](Self::build)) for
     /// `key`; `None` when there is no point. Computes in
     /// *O*(len(key) + log P) time.
