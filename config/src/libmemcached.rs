@@ -4,12 +4,19 @@
 //! libmemcached (or pylibmc, or another binding on it) has it, becomes chring's
 //! [`LibmemcachedKetama`], which routes keys exactly as libmemcached 1.1 does.
 //!
-//! The file is the string, options separated by blanks or newlines, with
-//! `#` comment lines:
+//! The file is the string, read with libmemcached's own rules: options are
+//! separated by exactly one space; newlines, tabs and carriage returns do not
+//! count as that space (they end an option and are skipped); a `#` at the start
+//! of a line comments the line out and counts as an option (a space must
+//! separate it from the next one). So a string libmemcached accepts is read as
+//! is, and one it refuses (two spaces, a leading or trailing space, options
+//! separated only by a newline) is an error naming the line. Over several
+//! lines: start each line after the first with one space.
 //!
 //! ```text
-//! --SERVER=10.0.0.1:11211 --SERVER=10.0.0.2:11212/?2
-//! --DISTRIBUTION=consistent
+//! # the shard map
+//!  --SERVER=10.0.0.1:11211 --SERVER=10.0.0.2:11212/?2
+//!  --DISTRIBUTION=consistent
 //! ```
 //!
 //! - `--SERVER=HOST[:PORT][/?WEIGHT]`: a server (port 11211 and weight 1 by
@@ -217,12 +224,9 @@ pub fn parse(text: &str) -> anyhow::Result<LibmemcachedConfig> {
     let mut hash_set = false;
     let mut point_hash = KeyHash::OneAtATime;
     let mut distribution_set = false;
-    for (i, raw) in text.lines().enumerate() {
-        let n = i + 1;
-        if raw.trim_start().starts_with('#') {
-            continue;
-        }
-        for word in raw.split_ascii_whitespace() {
+    for (word, n) in items(text)? {
+        let word = word.as_str();
+        {
             let (name, value) = match word.split_once('=') {
                 Some((k, v)) => (k.to_ascii_uppercase(), Some(v)),
                 None => (word.to_ascii_uppercase(), None),
@@ -325,6 +329,94 @@ pub fn parse(text: &str) -> anyhow::Result<LibmemcachedConfig> {
     })
 }
 
+/// Splits a configuration string into its options (and comments), each with
+/// the line it starts on, as libmemcached's scanner and grammar do: exactly one
+/// space between two of them, `\t`, `\r` and `\n` no such space (they end
+/// an option and are skipped), `#` at the start
+/// of a line a comment to its end. Comments are dropped from the result.
+fn items(text: &str) -> anyhow::Result<Vec<(String, usize)>> {
+    #[derive(PartialEq)]
+    enum Last {
+        Start,
+        Item,
+        Space,
+    }
+    let mut out: Vec<(String, usize)> = Vec::new();
+    let mut word = String::new();
+    let mut word_line = 0;
+    let mut last = Last::Start;
+    for (i, line) in text.split('\n').enumerate() {
+        let n = i + 1;
+        if line.starts_with('#') {
+            // A comment is a statement of its own: a space before it unless
+            // it comes first (a word running into it from the line before is
+            // cut here, as the scanner's `^#` rule cuts it).
+            if !word.is_empty() {
+                out.push((std::mem::take(&mut word), word_line));
+                last = Last::Item;
+            }
+            if last == Last::Item {
+                bail!("line {n}: a comment must follow a space (libmemcached refuses the string)");
+            }
+            last = Last::Item;
+            continue;
+        }
+        for c in line.chars() {
+            match c {
+                // Skipped by the scanner: they end a word, but are not the
+                // space the grammar needs.
+                '\t' | '\r' => {
+                    if !word.is_empty() {
+                        out.push((std::mem::take(&mut word), word_line));
+                        last = Last::Item;
+                    }
+                }
+                ' ' => {
+                    if !word.is_empty() {
+                        out.push((std::mem::take(&mut word), word_line));
+                        last = Last::Item;
+                    }
+                    match last {
+                        Last::Start => bail!(
+                            "line {n}: a leading space (libmemcached refuses the string: options \
+                             start at its first character)"
+                        ),
+                        Last::Space => bail!(
+                            "line {n}: two spaces in a row (libmemcached needs exactly one \
+                             between two options)"
+                        ),
+                        Last::Item => last = Last::Space,
+                    }
+                }
+                c => {
+                    if word.is_empty() {
+                        if last == Last::Item {
+                            bail!(
+                                "line {n}: no space before this option (libmemcached ignores \
+                                 newlines and tabs: options need one space between them)"
+                            );
+                        }
+                        word_line = n;
+                    }
+                    word.push(c);
+                }
+            }
+        }
+        // A newline ends a word (the scanner skips it between tokens) but is
+        // not the space the grammar needs between two options.
+        if !word.is_empty() {
+            out.push((std::mem::take(&mut word), word_line));
+            last = Last::Item;
+        }
+    }
+    if !word.is_empty() {
+        out.push((word, word_line));
+    } else if last == Last::Space {
+        bail!("a trailing space at the end (libmemcached refuses the string)");
+    }
+    Ok(out)
+}
+
 fn known_hash(h: &str, line: usize) -> anyhow::Result<KeyHash> {
     match h.to_ascii_uppercase().as_str() {
         "MD5" => Ok(KeyHash::Md5),
@@ -419,7 +511,7 @@ mod tests {
 
     #[test]
     fn reads_servers_and_distribution() {
-        let text = "# shard map\n--SERVER=10.0.0.1 --SERVER=cache-b.local:11212/?1\n\
+        let text = "# shard map\n --SERVER=10.0.0.1 --SERVER=cache-b.local:11212/?1 \n\
                     --DISTRIBUTION=consistent --TCP-NODELAY --CONNECT-TIMEOUT=100\n";
         let c = parse(text).unwrap();
         assert_eq!(c.distribution, Distribution::Ketama);
@@ -489,12 +581,47 @@ mod tests {
         assert_eq!((c.point_hash, c.key_hash), (KeyHash::Md5, KeyHash::Md5));
     }
 
+    /// libmemcached's separators: exactly one space; newlines and tabs
+    /// ignored; `#` comments at a line's start (checked against the real
+    /// parser by tests/compat_libmemcached.rs).
+    #[test]
+    fn separators_as_libmemcached() {
+        let ok = |t: &str| parse(&format!("{t} --BEHAVIOR-KETAMA")).map(|c| c.servers.len());
+        assert_eq!(ok("--SERVER=aaa \n--SERVER=bbb").unwrap(), 2);
+        assert_eq!(ok("--SERVER=aaa\n --SERVER=bbb").unwrap(), 2);
+        assert_eq!(ok("--SERVER=aaa\t --SERVER=bbb").unwrap(), 2);
+        assert_eq!(ok("# c\n --SERVER=aaa \n# d\n --SERVER=bbb").unwrap(), 2);
+        for (bad, want) in [
+            ("--SERVER=aaa\n--SERVER=bbb", "line 2: no space"),
+            ("--SERVER=aaa\t--SERVER=bbb", "line 1: no space"),
+            ("--SERVER=aaa  --SERVER=bbb", "two spaces"),
+            (" --SERVER=aaa", "leading space"),
+            ("# c\n--SERVER=aaa", "line 2: no space"),
+            ("--SERVER=aaa\n# c\n --SERVER=bbb", "line 2: a comment"),
+            ("--SERVER=aaa # c", "unsupported option `#`"),
+        ] {
+            let e = format!(
+                "{:#}",
+                parse(&format!("{bad} --BEHAVIOR-KETAMA")).unwrap_err()
+            );
+            assert!(e.contains(want), "{bad:?}: {e}");
+        }
+        let e = format!(
+            "{:#}",
+            parse("--BEHAVIOR-KETAMA --SERVER=aaa ").unwrap_err()
+        );
+        assert!(e.contains("trailing space"), "{e}");
+    }
+
     #[test]
     fn errors_name_the_line() {
         for (bad, want) in [
             ("--SERVER=aaa:1", "modula"),
             ("--DISTRIBUTION=consistent", "no --SERVER"),
-            ("--SERVER=aaa:1\n--DISTRIBUTION=modula", "line 2"),
+            (
+                "--SERVER=aaa:1 \n--DISTRIBUTION=modula",
+                "line 2: `--DISTRIBUTION=modula`",
+            ),
             ("--SERVER=aaa:1 --DISTRIBUTION=random", "only consistent"),
             (
                 "--DISTRIBUTION=consistent --DISTRIBUTION=consistent --SERVER=aaa",
