@@ -2,7 +2,7 @@
 //! ones applications shard with through the C client (and pylibmc, and the
 //! PHP and Ruby bindings on top of it), reproduced bit for bit.
 //!
-//! Read `DESIGN.md` §7e first. In short, a server is known by its host text and
+//! Read `DESIGN.md` §7d first. In short, a server is known by its host text and
 //! port, and its points are hashes of `"{host}:{port}-{i}"`, or of
 //! `"{host}-{i}"` when the port is 11211 (libmemcached's default port):
 //!
