@@ -377,6 +377,20 @@ const CASES13: &[Case13] = &[
         Sends::Uri { absolute: false },
     ),
     c13(
+        "uri_len",
+        "hash-type consistent",
+        "uri len 7",
+        W,
+        Sends::Uri { absolute: false },
+    ),
+    c13(
+        "uri_depth",
+        "hash-type consistent sdbm",
+        "uri depth 2 whole",
+        W,
+        Sends::Uri { absolute: false },
+    ),
+    c13(
         "uri_path_only",
         "hash-type consistent",
         "uri path-only",
