@@ -28,7 +28,7 @@ cd "$ROOT"
 . "$ROOT/scripts/lib/rust-src.sh"
 
 # Steps run by default, in this order.
-STEPS="fmt clippy test compat_twemproxy compat_http doc nostd fuzz firmware hil udplb"
+STEPS="fmt clippy test compat_twemproxy compat_http compat_libmemcached doc nostd fuzz firmware hil udplb"
 
 describe_step() {
     case $1 in
@@ -36,7 +36,8 @@ describe_step() {
     clippy) echo "lints: cargo clippy (workspace, all targets; chring with defmt), warnings denied" ;;
     test) echo "tests: cargo test --workspace, then chring with defmt and with no default features; the MSRV check" ;;
     compat_twemproxy) echo "twemproxy: chring's ketama against the real nutcracker with memcached backends (installs them with apt as root)" ;;
-    compat_http) echo "nginx + HAProxy: chring's nginx (hash, hash consistent) and HAProxy 2.6 (hash-type consistent) modes against the real daemons (installs nginx-light and haproxy with apt as root)" ;;
+    compat_http) echo "nginx + HAProxy: chring's nginx (hash, hash consistent, ip_hash) and HAProxy 2.6 (hash-type consistent and map-based; balance hdr, uri, url_param, source) modes against the real daemons (installs nginx-light and haproxy with apt as root)" ;;
+    compat_libmemcached) echo "libmemcached: chring's KETAMA / KETAMA_WEIGHTED against the real libmemcached, through pylibmc into memcached and through its configuration-string parser (installs memcached and python3-pylibmc with apt as root)" ;;
     doc) echo "docs: cargo doc -p chring with warnings denied" ;;
     nostd) echo "no_std: chring built for ${NOSTD_TARGETS} (core only, no alloc), default features off; a ring-only chring pulls neither md-5 nor rand_pcg" ;;
     fuzz) echo "fuzzing: every cargo-fuzz target in fuzz/ built (overflow checks and debug assertions on) and run ${FUZZ_RUNS} inputs over a copy of its committed corpus (installs cargo-fuzz when missing)" ;;
@@ -193,6 +194,30 @@ step_compat_http() {
     fi
     run env CHRING_DAEMON_TESTS=1 cargo test -p chring-tests --test integration -- \
         --include-ignored --nocapture compat_nginx compat_haproxy
+}
+
+# libmemcached (issue 13): Debian's python3-pylibmc (which pulls libmemcached11)
+# and memcached, then the ignored library tests: pylibmc stores 10,000 keys
+# per case into memcached servers and each server says which it holds; and
+# libmemcached's own parser (ctypes) places 10,000 keys per configuration
+# string. Without root or apt it says SKIPPED with the command to run.
+step_compat_libmemcached() {
+    local missing=''
+    have memcached || [ -x /usr/bin/memcached ] || missing=" memcached"
+    dpkg_installed python3-pylibmc || missing="$missing python3-pylibmc"
+    if [ -n "$missing" ]; then
+        if is_root && have apt-get; then
+            info "installing$missing with apt-get"
+            # shellcheck disable=SC2086 # word splitting intended
+            apt_install $missing || return 1
+        else
+            warn "SKIPPED the libmemcached tests: missing$missing. Install with:"
+            echo "  sudo apt-get update && sudo apt-get install -y$missing" >&2
+            return 0
+        fi
+    fi
+    run env CHRING_DAEMON_TESTS=1 cargo test -p chring-tests --test integration \
+        compat_libmemcached -- --include-ignored --nocapture
 }
 
 step_doc() {

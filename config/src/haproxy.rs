@@ -1,33 +1,45 @@
-//! HAProxy .cfg: a `backend` (or `listen`) section with `hash-type consistent
-//! [function [avalanche]]`, a hashing `balance` and `server NAME ADDR [id N]
-//! [weight W]` lines becomes chring's [`HaproxyConsistent`], which routes keys
-//! exactly as HAProxy 2.6 does. `balance` and `hash-type` (and `default-server
-//! weight`) are inherited from the last `defaults` section before the backend.
+//! HAProxy .cfg: a `backend` (or `listen`) section with a hashing `balance`,
+//! `hash-type consistent [function [avalanche]]` or `hash-type map-based
+//! [function [avalanche]]` (HAProxy's default when there is no `hash-type`),
+//! and `server NAME ADDR [id N] [weight W]` lines becomes chring's
+//! [`HaproxyConsistent`] or [`HaproxyMap`], which route keys exactly as HAProxy
+//! 2.6 does. `balance` and `hash-type` (and `default-server weight`) are
+//! inherited from the last `defaults` section before the backend.
 //!
 //! The key read on stdin is what the `balance` algorithm takes from a request:
 //!
 //! - `balance hdr(NAME)`: the header's value. HAProxy hashes its first
 //!   comma-separated element, without surrounding blanks, and an empty value
-//!   makes it fall back to round robin (printed as an error by `route`).
-//! - `balance uri [whole] [len N] [depth N]`: the request URI; the part hashed
-//!   stops at `?` (unless `whole`), after `len` characters, and before the
-//!   `depth`+1-th `/`, as HAProxy does.
+//!   makes it fall back to round robin (printed as an error by `route`). With
+//!   `use_domain_only`, only the domain label of that value is hashed
+//!   ([`domain_only`]: `www.example.com` -> `example`).
+//! - `balance uri [whole] [len N] [depth N] [path-only]`: the request URI; the
+//!   part hashed stops at `?` (unless `whole`), after `len` characters, and
+//!   before the `depth`+1-th `/`, as HAProxy does; `path-only` first drops the
+//!   scheme and authority of an absolute URI ([`path_only`]).
+//! - `balance url_param NAME [check_post]`: the parameter's value (what follows
+//!   `NAME=` in the query string), hashed up to the first `&`. `check_post`
+//!   changes nothing here: HAProxy reads the body of a POST only when the URI
+//!   lacks the parameter, and then hashes the value it finds there the same way.
+//! - `balance source`: the client's IPv4 or IPv6 address, as text
+//!   ([`source_hash`]: the XOR of its 32-bit words; the hash function plays no
+//!   part, `avalanche` does).
 //! - `balance hash EXPR`: the expression's value, hashed as is.
 //!
 //! The output names the server by its `server` NAME. Everything that would
-//! change routing in a way a key cannot decide is an error: `hash-type
-//! map-based` (HAProxy's default), other `balance` algorithms, `hash-balance-
-//! factor` above 0, `backup` and `disabled` servers, `server-template`,
-//! persistence (`cookie`, `stick*`, `use-server`, `persist`, `force-persist`),
-//! `http-request` rules that rewrite the request, `balance uri path-only`,
-//! `hdr(...) use_domain_only`, and any server keyword not known to be neutral.
+//! change routing in a way a key cannot decide is an error: other `balance`
+//! algorithms, `hash-balance-factor` above 0, `backup` and `disabled` servers,
+//! `server-template`, persistence (`cookie`, `stick*`, `use-server`, `persist`,
+//! `force-persist`), `http-request` rules that rewrite the request, and any
+//! server keyword not known to be neutral.
 
 use std::collections::{HashMap, HashSet};
 use std::fmt::Write as _;
 
 use anyhow::{Context, bail};
 use chring::compat::haproxy::{
-    HaproxyConsistent, HashFunction, HashType, MAX_WEIGHT, NODES_PER_WEIGHT, assign_ids,
+    HaproxyConsistent, HaproxyMap, HashFunction, HashType, MAX_WEIGHT, NODES_PER_WEIGHT,
+    assign_ids, domain_only, path_only, source_hash,
 };
 
 use crate::KeyRouter;
@@ -39,14 +51,23 @@ pub const HAPROXY_MAX_SERVERS: usize = 1024;
 /// Nodes available (`16 x total weight` must fit).
 pub const HAPROXY_MAX_NODES: usize = 262_144;
 
+/// Slots available to `hash-type map-based` (the sum of the weights divided
+/// by their greatest common divisor must fit): building the map costs
+/// *O*(slots x servers), so this bounds a hostile file's cost.
+pub const HAPROXY_MAX_MAP_SLOTS: usize = 65_536;
+
 type Consistent = HaproxyConsistent<HAPROXY_MAX_SERVERS, HAPROXY_MAX_NODES>;
+type Map = HaproxyMap<HAPROXY_MAX_SERVERS, HAPROXY_MAX_MAP_SLOTS>;
 
 /// What a `balance` algorithm takes from the request as its key.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum KeySource {
     /// `balance hdr(NAME)`.
     Header(String),
-    /// `balance uri`: `whole`, `len` (0 = unlimited), `depth` (0 = unlimited).
+    /// `balance hdr(NAME) use_domain_only`.
+    HeaderDomain(String),
+    /// `balance uri`: `whole`, `len` (0 = unlimited), `depth` (0 = unlimited),
+    /// `path-only`.
     Uri {
         /// Keep the query string.
         whole: bool,
@@ -54,7 +75,18 @@ pub enum KeySource {
         len: usize,
         /// Hash at most this many directory levels (0: all).
         depth: usize,
+        /// `path-only`: drop the scheme and authority of an absolute URI first.
+        path_only: bool,
     },
+    /// `balance url_param NAME [check_post]`.
+    UrlParam {
+        /// The parameter's name.
+        name: String,
+        /// `check_post` (no effect on the value hashed).
+        check_post: bool,
+    },
+    /// `balance source`.
+    Source,
     /// `balance hash EXPR`.
     Expr(String),
 }
@@ -81,17 +113,22 @@ pub struct HaproxyBackend {
     pub name: String,
     /// The key hashing.
     pub hash: HashType,
+    /// `hash-type map-based` (explicit or by default), else consistent.
+    pub map_based: bool,
     /// Where the key comes from.
     pub key: KeySource,
     /// The servers in order.
     pub servers: Vec<HaproxyServer>,
 }
 
+/// A `hash-type` line: the key hashing, and `true` for map-based.
+type HashSetting = (HashType, bool);
+
 /// Settings a `defaults` section passes on (and a backend then overrides).
 #[derive(Debug, Clone, Default)]
 struct Settings {
     balance: Option<(Result<KeySource, String>, usize)>,
-    hash_type: Option<(Result<HashType, String>, usize)>,
+    hash_type: Option<(Result<HashSetting, String>, usize)>,
     weight: u32,
 }
 
@@ -366,15 +403,15 @@ fn parse_balance(w: &[String]) -> Result<KeySource, String> {
         }
         return match args {
             [] => Ok(KeySource::Header(name.to_ascii_lowercase())),
-            [o, ..] if o == "use_domain_only" => {
-                Err("`balance hdr(...) use_domain_only` is not supported".into())
-            }
-            [o, ..] => Err(format!("unknown `balance hdr` option '{o}'")),
+            [o] if o == "use_domain_only" => Ok(KeySource::HeaderDomain(name.to_ascii_lowercase())),
+            [o, ..] => Err(format!(
+                "unknown `balance hdr` option '{o}' (only use_domain_only)"
+            )),
         };
     }
     match algo.as_str() {
         "uri" => {
-            let (mut whole, mut len, mut depth) = (false, 0, 0);
+            let (mut whole, mut len, mut depth, mut path_only) = (false, 0, 0, false);
             let mut i = 0;
             while let Some(a) = args.get(i) {
                 // HAProxy reads these with atoi() into an int and refuses
@@ -392,15 +429,44 @@ fn parse_balance(w: &[String]) -> Result<KeySource, String> {
                     "whole" => whole = true,
                     "len" => len = num()?,
                     "depth" => depth = num()?,
-                    "path-only" => {
-                        return Err("`balance uri path-only` is not supported".into());
+                    "path-only" => path_only = true,
+                    o => {
+                        return Err(format!(
+                            "unknown `balance uri` option '{o}' (whole, len N, depth N, path-only)"
+                        ));
                     }
-                    o => return Err(format!("unknown `balance uri` option '{o}'")),
                 }
-                i += if a == "whole" { 1 } else { 2 };
+                i += if a == "whole" || a == "path-only" {
+                    1
+                } else {
+                    2
+                };
             }
-            Ok(KeySource::Uri { whole, len, depth })
+            Ok(KeySource::Uri {
+                whole,
+                len,
+                depth,
+                path_only,
+            })
         }
+        "url_param" => match args {
+            [] => Err("`balance url_param` needs a parameter name".into()),
+            [name] => Ok(KeySource::UrlParam {
+                name: name.clone(),
+                check_post: false,
+            }),
+            [name, c] if c == "check_post" => Ok(KeySource::UrlParam {
+                name: name.clone(),
+                check_post: true,
+            }),
+            [_, o, ..] => Err(format!(
+                "`balance url_param NAME` accepts only `check_post` after the name (got '{o}')"
+            )),
+        },
+        "source" => match args {
+            [] => Ok(KeySource::Source),
+            [o, ..] => Err(format!("`balance source` takes no argument (got '{o}')")),
+        },
         "hash" => {
             if args.is_empty() {
                 Err("`balance hash` needs an expression".into())
@@ -409,28 +475,30 @@ fn parse_balance(w: &[String]) -> Result<KeySource, String> {
             }
         }
         other => Err(format!(
-            "`balance {other}` is not supported (only hdr(NAME), uri and hash EXPR, which \
-             hash a key)"
+            "`balance {other}` is not supported (only hdr(NAME) [use_domain_only], uri, \
+             url_param NAME [check_post], source and hash EXPR, which hash a key)"
         )),
     }
 }
 
-fn parse_hash_type(w: &[String]) -> Result<HashType, String> {
-    match w.get(1).map(String::as_str) {
-        Some("consistent") => {}
-        Some("map-based") => {
-            return Err("`hash-type map-based` is not supported (only consistent)".into());
-        }
+/// `hash-type consistent|map-based [function [avalanche]]`: the key hashing
+/// and whether the backend is map-based.
+fn parse_hash_type(w: &[String]) -> Result<HashSetting, String> {
+    let map_based = match w.get(1).map(String::as_str) {
+        Some("consistent") => false,
+        Some("map-based") => true,
         _ => return Err("`hash-type` expects consistent or map-based".into()),
-    }
+    };
     match w.get(2..).unwrap_or(&[]) {
-        [] => Ok(HashType::default()),
+        // A bare `consistent` means sdbm with avalanche, a bare `map-based`
+        // sdbm without (cfgparse-listen.c).
+        [] => Ok((HashType::new(HashFunction::Sdbm, !map_based), map_based)),
         [f, rest @ ..] => {
             let function = HashFunction::from_name(f)
                 .ok_or_else(|| format!("unknown hash function '{f}' (sdbm, djb2, wt6, crc32)"))?;
             match rest {
-                [] => Ok(HashType::new(function, false)),
-                [a] if a == "avalanche" => Ok(HashType::new(function, true)),
+                [] => Ok((HashType::new(function, false), map_based)),
+                [a] if a == "avalanche" => Ok((HashType::new(function, true), map_based)),
                 [o, ..] => Err(format!("unexpected '{o}' after the hash function")),
             }
         }
@@ -614,12 +682,9 @@ pub fn parse(text: &str, pool: Option<&str>) -> anyhow::Result<HaproxyBackend> {
         Some((Err(e), l)) => bail!("line {l}: {e}"),
         Some((Ok(k), _)) => k.clone(),
     };
-    let hash = match &sec.settings.hash_type {
-        None => bail!(
-            "backend '{}' (line {at}) has no `hash-type`, so HAProxy uses map-based hashing: \
-             not supported (add `hash-type consistent`)",
-            sec.name
-        ),
+    // No `hash-type`: HAProxy's default, map-based with sdbm.
+    let (hash, map_based) = match &sec.settings.hash_type {
+        None => (HashType::new(HashFunction::Sdbm, false), true),
         Some((Err(e), l)) => bail!("line {l}: {e}"),
         Some((Ok(h), _)) => *h,
     };
@@ -647,14 +712,21 @@ pub fn parse(text: &str, pool: Option<&str>) -> anyhow::Result<HaproxyBackend> {
     Ok(HaproxyBackend {
         name: sec.name.clone(),
         hash,
+        map_based,
         key,
         servers: sec.servers.clone(),
     })
 }
 
+enum Lookup {
+    Consistent(Box<Consistent>),
+    Map(Box<Map>),
+}
+
 /// A parsed backend, routing keys as HAProxy 2.6 does.
 pub struct HaproxyRouter {
-    backend: Box<Consistent>,
+    lookup: Lookup,
+    hash: HashType,
     key: KeySource,
     names: Vec<String>,
 }
@@ -662,7 +734,14 @@ pub struct HaproxyRouter {
 impl std::fmt::Debug for HaproxyRouter {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("HaproxyRouter")
-            .field("hash", &self.backend.hash_type())
+            .field(
+                "hash-type",
+                &match self.lookup {
+                    Lookup::Consistent(_) => "consistent",
+                    Lookup::Map(_) => "map-based",
+                },
+            )
+            .field("hash", &self.hash)
             .field("key", &self.key)
             .field("servers", &self.names)
             .finish()
@@ -673,43 +752,96 @@ impl HaproxyRouter {
     /// Builds the router of a backend.
     ///
     /// # Errors
-    /// Capacity ([`HAPROXY_MAX_SERVERS`], [`HAPROXY_MAX_NODES`]), ids, or
-    /// chring errors.
+    /// Capacity ([`HAPROXY_MAX_SERVERS`], [`HAPROXY_MAX_NODES`],
+    /// [`HAPROXY_MAX_MAP_SLOTS`]), ids, or chring errors.
     pub fn new(be: &HaproxyBackend) -> anyhow::Result<Self> {
         if be.servers.len() > HAPROXY_MAX_SERVERS {
             bail!("at most {HAPROXY_MAX_SERVERS} servers per backend are supported");
         }
-        let total: u64 = be.servers.iter().map(|s| u64::from(s.weight)).sum();
-        if total * u64::from(NODES_PER_WEIGHT) > HAPROXY_MAX_NODES as u64 {
-            bail!("total weight {total} needs more than the {HAPROXY_MAX_NODES} nodes supported");
-        }
-        let mut ids: Vec<u32> = be.servers.iter().map(|s| s.id).collect();
-        assign_ids(&mut ids).context("server ids")?;
         let hash = be.hash;
-        let mut backend: Box<Consistent> = on_big_stack(move || Box::new(Consistent::new(hash)))?;
-        for (s, id) in be.servers.iter().zip(ids) {
-            backend
-                .add(id, s.weight)
-                .with_context(|| format!("line {}: server '{}' (id {id})", s.line, s.name))?;
-        }
+        let lookup = if be.map_based {
+            let weights: Vec<u32> = be.servers.iter().map(|s| s.weight).collect();
+            let mut map: Box<Map> = on_big_stack(move || Box::new(Map::new(hash)))?;
+            map.set_weights(&weights).with_context(|| {
+                format!(
+                    "backend '{}': map-based needs at most {HAPROXY_MAX_MAP_SLOTS} slots \
+                     (total weight / gcd of the weights)",
+                    be.name
+                )
+            })?;
+            Lookup::Map(map)
+        } else {
+            let total: u64 = be.servers.iter().map(|s| u64::from(s.weight)).sum();
+            if total * u64::from(NODES_PER_WEIGHT) > HAPROXY_MAX_NODES as u64 {
+                bail!(
+                    "total weight {total} needs more than the {HAPROXY_MAX_NODES} nodes supported"
+                );
+            }
+            let mut ids: Vec<u32> = be.servers.iter().map(|s| s.id).collect();
+            assign_ids(&mut ids).context("server ids")?;
+            let mut backend: Box<Consistent> =
+                on_big_stack(move || Box::new(Consistent::new(hash)))?;
+            for (s, id) in be.servers.iter().zip(ids) {
+                backend
+                    .add(id, s.weight)
+                    .with_context(|| format!("line {}: server '{}' (id {id})", s.line, s.name))?;
+            }
+            Lookup::Consistent(backend)
+        };
         Ok(Self {
-            backend,
+            lookup,
+            hash,
             key: be.key.clone(),
             names: be.servers.iter().map(|s| s.name.clone()).collect(),
         })
     }
+
+    /// The 32-bit hash HAProxy looks up for a request whose key (header value,
+    /// URI, parameter value, client address) is `key`; `Err` with the reason
+    /// when HAProxy does not pick by key for it.
+    fn key_hash(&self, key: &[u8]) -> Result<u32, &'static str> {
+        if let KeySource::Source = self.key {
+            let ip = std::str::from_utf8(key)
+                .ok()
+                .map(|t| t.trim().trim_start_matches('[').trim_end_matches(']'))
+                .and_then(|t| t.parse::<std::net::IpAddr>().ok())
+                .ok_or(
+                    "not an IPv4 or IPv6 address (`balance source` hashes the client address)",
+                )?;
+            return Ok(source_hash(ip, self.hash.avalanche));
+        }
+        let part = hashed_part(&self.key, key).ok_or(
+            "nothing to hash (the header value is empty before its first comma): HAProxy \
+             balances it by round robin",
+        )?;
+        Ok(self.hash.key_hash(part))
+    }
 }
 
-/// The bytes HAProxy hashes for a request whose key (header value, URI) is
-/// `key`; `None` when it falls back to round robin.
+/// The bytes HAProxy hashes for a request whose key (header value, URI,
+/// parameter value) is `key`; `None` when it falls back to round robin.
+/// `balance source` is handled by [`HaproxyRouter::key_hash`].
 fn hashed_part<'k>(source: &KeySource, key: &'k [u8]) -> Option<&'k [u8]> {
     match source {
-        KeySource::Header(_) => {
+        KeySource::Header(_) | KeySource::HeaderDomain(_) => {
             let first = key.split(|&b| b == b',').next().unwrap_or(&[]);
             let first = first.trim_ascii();
-            (!first.is_empty()).then_some(first)
+            if first.is_empty() {
+                return None;
+            }
+            Some(if matches!(source, KeySource::HeaderDomain(_)) {
+                domain_only(first)
+            } else {
+                first
+            })
         }
-        KeySource::Uri { whole, len, depth } => {
+        KeySource::Uri {
+            whole,
+            len,
+            depth,
+            path_only: only,
+        } => {
+            let key = if *only { path_only(key) } else { key };
             let limit = if *len > 0 {
                 key.len().min(*len)
             } else {
@@ -730,14 +862,23 @@ fn hashed_part<'k>(source: &KeySource, key: &'k [u8]) -> Option<&'k [u8]> {
             }
             key.get(..end)
         }
+        // The value as HAProxy cuts it out of a query string: up to its first `&`.
+        KeySource::UrlParam { .. } => {
+            let end = key.iter().position(|&c| c == b'&').unwrap_or(key.len());
+            key.get(..end)
+        }
+        KeySource::Source => None,
         KeySource::Expr(_) => Some(key),
     }
 }
 
 impl KeyRouter for HaproxyRouter {
     fn route(&mut self, key: &[u8]) -> Option<&str> {
-        let part = hashed_part(&self.key, key)?;
-        let i = self.backend.lookup(part)?;
+        let h = self.key_hash(key).ok()?;
+        let i = match &self.lookup {
+            Lookup::Consistent(c) => c.lookup_hash(h),
+            Lookup::Map(m) => m.lookup_hash(h),
+        }?;
         self.names.get(i).map(String::as_str)
     }
 
@@ -746,12 +887,9 @@ impl KeyRouter for HaproxyRouter {
     }
 
     fn unrouted(&self, key: &[u8]) -> String {
-        if hashed_part(&self.key, key).is_none() {
-            "nothing to hash (the header value is empty before its first comma): HAProxy \
-             balances it by round robin"
-                .into()
-        } else {
-            "no server to route to".into()
+        match self.key_hash(key) {
+            Err(why) => why.into(),
+            Ok(_) => "no server to route to (every weight is 0)".into(),
         }
     }
 }
@@ -817,7 +955,8 @@ backend uris
             KeySource::Uri {
                 whole: false,
                 len: 40,
-                depth: 2
+                depth: 2,
+                path_only: false,
             }
         );
         assert_eq!(be.servers[0].weight, 2);
@@ -844,7 +983,12 @@ backend uris
 
     #[test]
     fn uri_parts() {
-        let u = |whole, len, depth| KeySource::Uri { whole, len, depth };
+        let u = |whole, len, depth| KeySource::Uri {
+            whole,
+            len,
+            depth,
+            path_only: false,
+        };
         let k = b"/a/b/c?x=1";
         assert_eq!(hashed_part(&u(false, 0, 0), k), Some(&b"/a/b/c"[..]));
         assert_eq!(hashed_part(&u(true, 0, 0), k), Some(&k[..]));
@@ -864,10 +1008,19 @@ backend uris
             (" server s 1.1.1.2:1\n", "already used"),
             (" server t 1.1.1.2:1 id 0\n", "id"),
             (" hash-balance-factor 150\n", "hash-balance-factor"),
-            (" hash-type map-based\n", "map-based"),
             (" hash-type consistent md5\n", "md5"),
             (" balance roundrobin\n", "roundrobin"),
-            (" balance uri path-only\n", "path-only"),
+            (" balance url_param\n", "parameter name"),
+            (" balance url_param k check_post 10\n", "only `check_post`"),
+            (" balance url_param k post\n", "only `check_post`"),
+            (" balance source 1\n", "no argument"),
+            (
+                " balance hdr(k) use_domain_only x\n",
+                "only use_domain_only",
+            ),
+            (" balance uri path_only\n", "path-only"),
+            (" balance rdp-cookie\n", "url_param NAME"),
+            (" hash-type map-based md5\n", "md5"),
             (" cookie SRV insert\n", "persistence"),
             (" stick on src\n", "persistence"),
             (" http-request set-header k v\n", "rewrite"),
@@ -876,8 +1029,6 @@ backend uris
             let e = err(router(&format!("{base}{extra}"), None));
             assert!(e.contains(want), "{extra}: {e}");
         }
-        let e = err(router("backend b\n balance hdr(k)\n server s a:1\n", None));
-        assert!(e.to_string().contains("map-based"), "{e}");
         let e = err(router(
             "backend b\n hash-type consistent\n server s a:1\n",
             None,
@@ -946,7 +1097,92 @@ backend uris
             whole: false,
             len: 0,
             depth: usize::MAX,
+            path_only: false,
         };
         assert_eq!(hashed_part(&u, b"/a/b"), Some(&b"/a/b"[..]));
+    }
+
+    /// Issue 13: map-based (HAProxy's default), url_param, source, uri
+    /// path-only and hdr use_domain_only route as chring's compat::haproxy.
+    #[test]
+    fn issue13_balances_and_map_based() {
+        let cfg = |balance: &str, hash_type: &str| {
+            format!(
+                "backend b\n balance {balance}\n {hash_type}\n server a 1.1.1.1:1 weight 2\n \
+                 server b 1.1.1.2:1 weight 4\n server c 1.1.1.3:1 weight 6\n"
+            )
+        };
+        let names = ["a", "b", "c"];
+        // No hash-type: map-based, sdbm, no avalanche.
+        let be = parse(&cfg("url_param k", ""), None).unwrap();
+        assert!(be.map_based);
+        assert_eq!(be.hash, HashType::new(HashFunction::Sdbm, false));
+        let mut map: HaproxyMap<4, 16> = HaproxyMap::new(be.hash);
+        map.set_weights(&[2, 4, 6]).unwrap();
+        let mut r = router(&cfg("url_param k check_post", ""), None).unwrap();
+        for i in 0..300 {
+            let v = format!("v{i}");
+            let want = names[map.lookup(v.as_bytes()).unwrap()];
+            assert_eq!(r.route(v.as_bytes()), Some(want));
+            // A value is cut at `&`, as HAProxy cuts it out of a query string.
+            assert_eq!(r.route(format!("{v}&x=1").as_bytes()), Some(want));
+        }
+        let be = parse(&cfg("source", "hash-type map-based djb2 avalanche"), None).unwrap();
+        assert_eq!(
+            (be.map_based, be.hash),
+            (true, HashType::new(HashFunction::Djb2, true))
+        );
+        // `balance source` with consistent hashing: the function plays no part.
+        let mut r = router(&cfg("source", "hash-type consistent wt6 avalanche"), None).unwrap();
+        let mut c: HaproxyConsistent<4, 256> =
+            HaproxyConsistent::new(HashType::new(HashFunction::Wt6, true));
+        for (id, w) in [(1, 2), (2, 4), (3, 6)] {
+            c.add(id, w).unwrap();
+        }
+        for ip in [
+            "10.1.2.3",
+            "127.0.0.1",
+            "::1",
+            "2001:db8::7",
+            "[::1]",
+            " 10.9.8.7 ",
+        ] {
+            let addr: std::net::IpAddr = ip.trim().trim_matches(['[', ']']).parse().unwrap();
+            let want = names[c.lookup_hash(source_hash(addr, true)).unwrap()];
+            assert_eq!(r.route(ip.as_bytes()), Some(want), "{ip}");
+        }
+        assert_eq!(r.route(b"not-an-ip"), None);
+        assert!(r.unrouted(b"not-an-ip").contains("IPv4 or IPv6"));
+        let mut r = router(&cfg("uri path-only", "hash-type consistent"), None).unwrap();
+        for (abs, path) in [("http://h:8080/a/b?x", "/a/b"), ("https://u@h/c", "/c")] {
+            let want = r.route(path.as_bytes()).map(str::to_owned);
+            assert_eq!(r.route(abs.as_bytes()).map(str::to_owned), want, "{abs}");
+        }
+        let mut dom = router(
+            &cfg("hdr(Host) use_domain_only", "hash-type consistent"),
+            None,
+        )
+        .unwrap();
+        let mut hdr = router(&cfg("hdr(Host)", "hash-type consistent"), None).unwrap();
+        for host in ["www.example.com", "img.cdn.example.org", "localhost"] {
+            let want = hdr.route(domain_only(host.as_bytes())).map(str::to_owned);
+            assert_eq!(
+                dom.route(host.as_bytes()).map(str::to_owned),
+                want,
+                "{host}"
+            );
+        }
+        // Every weight 0: nothing to route to, said so.
+        let zero = "backend b\n balance url_param k\n server a 1.1.1.1:1 weight 0\n";
+        let mut r = router(zero, None).unwrap();
+        assert_eq!(r.route(b"v"), None);
+        assert!(r.unrouted(b"v").contains("weight is 0"));
+        // Too many map slots for the cap: an error naming it.
+        let mut big = String::from("backend b\n balance url_param k\n");
+        for i in 0..300 {
+            big.push_str(&format!(" server s{i} 1.1.1.1:1 weight {}\n", 200 + i % 57));
+        }
+        let e = err(router(&big, None));
+        assert!(e.contains("65536 slots"), "{e}");
     }
 }

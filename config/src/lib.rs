@@ -13,6 +13,7 @@
 //! hostile file costs bounded time and memory.
 
 pub mod haproxy;
+pub mod libmemcached;
 pub mod nginx;
 pub mod twemproxy;
 
@@ -110,15 +111,23 @@ pub enum ConfigFormat {
     Nginx,
     /// A nutcracker (twemproxy) YAML pool with `distribution: ketama`.
     Twemproxy,
-    /// An HAProxy .cfg `backend` with `hash-type consistent`.
+    /// An HAProxy .cfg `backend` with a hashing `balance`.
     Haproxy,
+    /// A libmemcached configuration string (`--SERVER=...`) with a consistent
+    /// distribution.
+    Libmemcached,
 }
 
 impl ConfigFormat {
     /// Every format, in the order of [`ConfigFormat::NAMES`].
-    pub const ALL: [ConfigFormat; 3] = [Self::Nginx, Self::Twemproxy, Self::Haproxy];
+    pub const ALL: [ConfigFormat; 4] = [
+        Self::Nginx,
+        Self::Twemproxy,
+        Self::Haproxy,
+        Self::Libmemcached,
+    ];
     /// The names [`FromStr`](std::str::FromStr) accepts, as on the command line.
-    pub const NAMES: [&'static str; 3] = ["nginx", "twemproxy", "haproxy"];
+    pub const NAMES: [&'static str; 4] = ["nginx", "twemproxy", "haproxy", "libmemcached"];
 
     /// Its command-line name.
     #[must_use]
@@ -127,6 +136,7 @@ impl ConfigFormat {
             Self::Nginx => "nginx",
             Self::Twemproxy => "twemproxy",
             Self::Haproxy => "haproxy",
+            Self::Libmemcached => "libmemcached",
         }
     }
 }
@@ -148,7 +158,8 @@ impl std::str::FromStr for ConfigFormat {
 }
 
 /// Guesses the format from the text: nginx has `upstream NAME {`, HAProxy a
-/// `backend NAME` section, twemproxy a YAML `servers:` list.
+/// `backend NAME` section, twemproxy a YAML `servers:` list, a libmemcached
+/// configuration string a `--SERVER=` option (any case) at the start of a word.
 #[must_use]
 pub fn detect(text: &str) -> Option<ConfigFormat> {
     let lines = || {
@@ -164,6 +175,14 @@ pub fn detect(text: &str) -> Option<ConfigFormat> {
     }
     if lines().any(|l| l.starts_with("servers:")) {
         return Some(ConfigFormat::Twemproxy);
+    }
+    if lines().any(|l| {
+        l.split_ascii_whitespace().any(|w| {
+            w.get(..9)
+                .is_some_and(|p| p.eq_ignore_ascii_case("--SERVER="))
+        })
+    }) {
+        return Some(ConfigFormat::Libmemcached);
     }
     None
 }
@@ -183,7 +202,7 @@ pub fn load(
     let format = match format.or_else(|| detect(&text)) {
         Some(f) => f,
         None => anyhow::bail!(
-            "{}: cannot tell nginx, twemproxy or HAProxy apart; pass --format",
+            "{}: cannot tell nginx, twemproxy, HAProxy or libmemcached apart; pass --format",
             path.display()
         ),
     };
@@ -191,6 +210,7 @@ pub fn load(
         ConfigFormat::Nginx => nginx::router(&text, pool),
         ConfigFormat::Twemproxy => twemproxy::router(&text, pool),
         ConfigFormat::Haproxy => haproxy::router(&text, pool),
+        ConfigFormat::Libmemcached => libmemcached::router(&text, pool),
     }
     .with_context(|| format!("{}", path.display()))
 }
@@ -209,5 +229,34 @@ pub trait KeyRouter {
     fn unrouted(&self, key: &[u8]) -> String {
         let _ = key;
         "no backend to route to".into()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Issue 13: the libmemcached format by name and by detection.
+    #[test]
+    fn libmemcached_format_named_and_detected() {
+        assert_eq!("libmemcached".parse(), Ok(ConfigFormat::Libmemcached));
+        assert_eq!(ConfigFormat::Libmemcached.to_string(), "libmemcached");
+        assert!(
+            "memcache"
+                .parse::<ConfigFormat>()
+                .unwrap_err()
+                .contains("libmemcached")
+        );
+        for text in [
+            "--SERVER=10.0.0.1 --DISTRIBUTION=consistent",
+            "# shards\n  --server=a.example:11212/?2\n",
+        ] {
+            assert_eq!(detect(text), Some(ConfigFormat::Libmemcached), "{text}");
+        }
+        assert_eq!(
+            detect("upstream u {\n server a;\n}\n"),
+            Some(ConfigFormat::Nginx)
+        );
+        assert_eq!(detect("# --SERVER=x\n"), None);
     }
 }

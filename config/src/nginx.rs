@@ -1,25 +1,28 @@
 //! nginx.conf: an `upstream NAME { hash KEY [consistent]; server ADDR ...; }`
 //! block (in `http` or `stream`) becomes chring's
 //! [`NginxConsistent`] (`hash ... consistent;`) or [`NginxModulo`] (plain
-//! `hash ...;`), which route keys exactly as nginx 1.22 does.
+//! `hash ...;`), and an `upstream NAME { ip_hash; server ...; }` block
+//! chring's [`NginxIpHash`], which route keys exactly as nginx 1.22 does.
 //!
 //! The key read on stdin is the value of the `hash` directive's expression for
-//! a request (for `hash $http_x_key consistent;`, the `X-Key` header's value).
-//! The output names a server by its address text as written on its `server`
-//! line.
+//! a request (for `hash $http_x_key consistent;`, the `X-Key` header's value),
+//! or for `ip_hash` the client's IPv4 or IPv6 address as text (`10.1.2.3`,
+//! `2001:db8::1`, `[::1]`). The output names a server by its address text as
+//! written on its `server` line.
 //!
-//! Accepted in the upstream: `hash`, `server` with `weight=`, `max_fails=`,
-//! `fail_timeout=` (passive health: routing is modelled with every server
-//! healthy) and `down` (modelled exactly, as nginx skips it), and the
-//! routing-neutral `keepalive*` and `zone`. Everything else in the upstream
-//! (`backup`, `max_conns=`, `resolve`, `random`, `least_conn`, `ip_hash`, ...)
-//! is an error: it would change where keys go in ways a key cannot decide.
+//! Accepted in the upstream: `hash` or `ip_hash`, `server` with `weight=`,
+//! `max_fails=`, `fail_timeout=` (passive health: routing is modelled with
+//! every server healthy) and `down` (modelled exactly, as nginx skips it), and
+//! the routing-neutral `keepalive*` and `zone`. Everything else in the upstream
+//! (`backup`, `max_conns=`, `resolve`, `random`, `least_conn`, both `hash` and
+//! `ip_hash`, ...) is an error: it would change where keys go in ways a key
+//! cannot decide.
 
 use std::collections::{HashMap, HashSet};
 use std::fmt::Write as _;
 
 use anyhow::{Context, bail};
-use chring::compat::nginx::{NginxConsistent, NginxModulo, POINTS_PER_WEIGHT};
+use chring::compat::nginx::{NginxConsistent, NginxIpHash, NginxModulo, POINTS_PER_WEIGHT};
 
 use crate::KeyRouter;
 use crate::on_big_stack;
@@ -54,6 +57,8 @@ pub struct NginxUpstream {
     pub key: String,
     /// `hash ... consistent;` (else plain `hash ...;`).
     pub consistent: bool,
+    /// `ip_hash;` (then `key` is `$remote_addr`, as what it hashes).
+    pub ip_hash: bool,
     /// Its servers in order.
     pub servers: Vec<NginxServer>,
 }
@@ -236,6 +241,7 @@ pub fn parse(text: &str) -> anyhow::Result<Vec<NginxUpstream>> {
                     name: name.clone(),
                     key: String::new(),
                     consistent: false,
+                    ip_hash: false,
                     servers: Vec::new(),
                 });
             }
@@ -253,6 +259,13 @@ pub fn parse(text: &str) -> anyhow::Result<Vec<NginxUpstream>> {
         }
         match head {
             "hash" => {
+                if up.ip_hash {
+                    bail!(
+                        "line {line}: both `ip_hash` and `hash` in upstream '{}' (nginx keeps \
+                         the last with a warning): keep one",
+                        up.name
+                    );
+                }
                 if !up.key.is_empty() {
                     bail!("line {line}: a second `hash` in upstream '{}'", up.name);
                 }
@@ -269,13 +282,27 @@ pub fn parse(text: &str) -> anyhow::Result<Vec<NginxUpstream>> {
                     bail!("line {line}: empty `hash` key");
                 }
             }
+            "ip_hash" => {
+                if d.words.len() > 1 {
+                    bail!("line {line}: `ip_hash` takes no argument");
+                }
+                if !up.key.is_empty() {
+                    bail!(
+                        "line {line}: both `hash` and `ip_hash` in upstream '{}' (nginx keeps \
+                         the last with a warning): keep one",
+                        up.name
+                    );
+                }
+                up.ip_hash = true;
+                up.key = "$remote_addr".into();
+            }
             "server" => up.servers.push(parse_server(&d.words, line)?),
             "keepalive" | "keepalive_requests" | "keepalive_time" | "keepalive_timeout"
             | "zone" => {}
-            "least_conn" | "ip_hash" | "random" | "sticky" | "ntlm" | "queue" | "resolver"
+            "least_conn" | "random" | "sticky" | "ntlm" | "queue" | "resolver"
             | "resolver_timeout" | "least_time" => bail!(
                 "line {line}: `{head}` in upstream '{}' changes how servers are picked: not \
-                 supported (only `hash KEY [consistent]`)",
+                 supported (only `hash KEY [consistent]` and `ip_hash`)",
                 up.name
             ),
             other => bail!(
@@ -392,6 +419,17 @@ fn choose(ups: Vec<NginxUpstream>, pool: Option<&str>) -> anyhow::Result<NginxUp
 enum Mode {
     Consistent(Box<Consistent>),
     Modulo(Box<NginxModulo<NGINX_MAX_SERVERS>>),
+    IpHash(Box<NginxIpHash<NGINX_MAX_SERVERS>>),
+}
+
+/// The client address `ip_hash` hashes, from its text (`[...]` allowed).
+fn client_addr(key: &[u8]) -> Option<std::net::IpAddr> {
+    let t = std::str::from_utf8(key).ok()?.trim();
+    let t = t
+        .strip_prefix('[')
+        .and_then(|t| t.strip_suffix(']'))
+        .unwrap_or(t);
+    t.parse().ok()
 }
 
 /// A parsed upstream, routing keys as nginx does.
@@ -408,6 +446,7 @@ impl std::fmt::Debug for NginxRouter {
                 &match self.mode {
                     Mode::Consistent(_) => "consistent",
                     Mode::Modulo(_) => "modulo",
+                    Mode::IpHash(_) => "ip_hash",
                 },
             )
             .field("servers", &self.addresses)
@@ -424,7 +463,16 @@ impl NginxRouter {
         if up.servers.len() > NGINX_MAX_SERVERS {
             bail!("at most {NGINX_MAX_SERVERS} servers per upstream are supported");
         }
-        let mode = if up.consistent {
+        let mode = if up.ip_hash {
+            let mut m = Box::new(NginxIpHash::<NGINX_MAX_SERVERS>::new());
+            for s in &up.servers {
+                let i = m
+                    .add(s.weight)
+                    .with_context(|| format!("line {}: server '{}'", s.line, s.address))?;
+                m.set_down(i, s.down)?;
+            }
+            Mode::IpHash(m)
+        } else if up.consistent {
             let total: u64 = up.servers.iter().map(|s| u64::from(s.weight)).sum();
             if total * u64::from(POINTS_PER_WEIGHT) > NGINX_MAX_POINTS as u64 {
                 bail!(
@@ -462,6 +510,7 @@ impl KeyRouter for NginxRouter {
         let i = match &self.mode {
             Mode::Consistent(c) => c.lookup(key),
             Mode::Modulo(m) => m.lookup(key),
+            Mode::IpHash(m) => m.lookup(client_addr(key)?),
         }?;
         self.addresses.get(i).map(String::as_str)
     }
@@ -471,6 +520,13 @@ impl KeyRouter for NginxRouter {
     }
 
     fn unrouted(&self, key: &[u8]) -> String {
+        if let Mode::IpHash(_) = self.mode {
+            return if client_addr(key).is_none() {
+                "not an IPv4 or IPv6 address (`ip_hash` hashes the client address)".into()
+            } else {
+                "every server nginx tries is down: it falls back to round robin".into()
+            };
+        }
         if key.is_empty() {
             "the key is empty: nginx balances it by round robin, not by key".into()
         } else {
@@ -626,5 +682,43 @@ http {
         assert!(t.elapsed().as_secs() < 5, "{:?}", t.elapsed());
         let big = " ".repeat(crate::MAX_CONFIG_BYTES + 1);
         assert!(err(router(&big, None)).contains("bytes"));
+    }
+
+    /// Issue 13: `ip_hash` routes client addresses as chring's NginxIpHash.
+    #[test]
+    fn ip_hash_routes_addresses() {
+        let conf = "upstream u {\n ip_hash;\n server 10.0.0.1:80;\n server 10.0.0.2:80 weight=3;\n \
+                    server 10.0.0.3:80 down;\n}\nupstream h { hash $k; server x:1; }\n";
+        let ups = parse(conf).unwrap();
+        assert!(ups[0].ip_hash && !ups[1].ip_hash);
+        let mut r = router(conf, Some("u")).unwrap();
+        let mut m: NginxIpHash<4> = NginxIpHash::new();
+        for w in [1, 3, 1] {
+            m.add(w).unwrap();
+        }
+        m.set_down(2, true).unwrap();
+        let names = ["10.0.0.1:80", "10.0.0.2:80", "10.0.0.3:80"];
+        for i in 0..300u32 {
+            let ip = std::net::Ipv4Addr::from(i.wrapping_mul(2_654_435_761));
+            let want = m.lookup(ip.into()).map(|s| names[s]);
+            assert_eq!(r.route(ip.to_string().as_bytes()), want, "{ip}");
+        }
+        let v6: std::net::IpAddr = "2001:db8::5".parse().unwrap();
+        let want = m.lookup(v6).map(|s| names[s]);
+        assert_eq!(r.route(b"[2001:db8::5]"), want);
+        assert_eq!(r.route(b" 2001:db8::5 "), want);
+        assert_eq!(r.route(b"example.com"), None);
+        assert!(r.unrouted(b"example.com").contains("IPv4 or IPv6"));
+        // Two hashing upstreams: --pool is needed; ip_hash counts as hashing.
+        assert!(err(router(conf, None)).contains("--pool"));
+        for (bad, want) in [
+            ("upstream u { ip_hash; hash $k; server a; }", "keep one"),
+            ("upstream u { hash $k; ip_hash; server a; }", "keep one"),
+            ("upstream u { ip_hash on; server a; }", "no argument"),
+            ("upstream u { ip_hash; server a backup; }", "backup"),
+        ] {
+            let e = err(router(bad, None));
+            assert!(e.contains(want), "{bad}: {e}");
+        }
     }
 }

@@ -27,7 +27,15 @@ pub fn check_config_reader<E>(
         .unwrap_or("");
     for pool in [None, Some(first)] {
         if let Ok(mut router) = read(text, pool) {
-            for key in [&b"user:1"[..], b"", b"{tag}x", &data[..data.len().min(16)]] {
+            // Client addresses too, for `balance source` and `ip_hash`.
+            for key in [
+                &b"user:1"[..],
+                b"",
+                b"{tag}x",
+                b"10.1.2.3",
+                b"[::1]",
+                &data[..data.len().min(16)],
+            ] {
                 if let Some(server) = router.route(key) {
                     assert!(!server.is_empty(), "empty server label");
                 }

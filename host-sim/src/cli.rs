@@ -121,9 +121,10 @@ pub struct RouteArgs {
     #[arg(long, default_value_t = 100, conflicts_with = "config")]
     pub vnodes: u32,
     /// Route as a daemon configured by this file would: an nginx.conf (upstream
-    /// with `hash ... [consistent];`), a nutcracker YAML pool, or an HAProxy .cfg
-    /// (backend with `hash-type consistent`). Prints the server as the file writes
-    /// it.
+    /// with `hash ... [consistent];` or `ip_hash;`), a nutcracker YAML pool, an
+    /// HAProxy .cfg (backend with a hashing `balance`, consistent or map-based),
+    /// or a libmemcached configuration string (`--SERVER=...`). Prints the server
+    /// as the file writes it.
     #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
     /// The configuration's format (detected from the text when absent).

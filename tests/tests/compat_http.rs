@@ -6,7 +6,7 @@
 //! (a fixed number of keys, I/O timeouts, a bounded wait for a daemon to listen).
 
 use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpListener, TcpStream};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
@@ -65,6 +65,32 @@ pub(crate) fn free_ports(n: usize) -> Vec<u16> {
             break;
         }
         let l = TcpListener::bind((LOCALHOST, 0)).expect("a free port on 127.0.0.1");
+        let p = l.local_addr().expect("local address").port();
+        held.push(l);
+        if !taken.contains(&p) {
+            taken.push(p);
+            ports.push(p);
+        }
+    }
+    assert_eq!(ports.len(), n, "cannot find {n} free ports");
+    ports
+}
+
+/// `n` distinct ports free on every address, IPv4 and IPv6 (each held bound
+/// on the dual-stack wildcard `[::]` while choosing), never handed out before
+/// in this process: for a daemon that listens on `:::PORT v4v6`.
+pub(crate) fn free_ports_dual(n: usize) -> Vec<u16> {
+    let mut taken = TAKEN
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let mut held = Vec::new();
+    let mut ports = Vec::new();
+    for _ in 0..n + 1000 {
+        if ports.len() == n {
+            break;
+        }
+        let l =
+            TcpListener::bind((std::net::Ipv6Addr::UNSPECIFIED, 0)).expect("a free port on [::]");
         let p = l.local_addr().expect("local address").port();
         held.push(l);
         if !taken.contains(&p) {
@@ -281,45 +307,174 @@ impl Client {
 
     fn try_get(&mut self, path: &str, key: &str) -> std::io::Result<String> {
         let req = format!("GET {path} HTTP/1.1\r\nHost: chring.test\r\nX-Key: {key}\r\n\r\n");
-        let (s, r) = self.connection();
-        s.write_all(req.as_bytes())?;
-        let mut line = String::new();
-        if r.read_line(&mut line)? == 0 {
-            return Err(std::io::ErrorKind::UnexpectedEof.into());
-        }
-        assert!(
-            line.starts_with("HTTP/1.1 200"),
-            "key {key:?}: status {line:?}"
-        );
-        let mut len = None;
-        let mut close = false;
-        loop {
-            line.clear();
-            if r.read_line(&mut line)? == 0 {
-                return Err(std::io::ErrorKind::UnexpectedEof.into());
-            }
-            if line == "\r\n" {
-                break;
-            }
-            if let Some((name, value)) = line.split_once(':') {
-                let value = value.trim();
-                if name.eq_ignore_ascii_case("content-length") {
-                    len = value.parse::<usize>().ok();
-                } else if name.eq_ignore_ascii_case("connection") {
-                    close = value.eq_ignore_ascii_case("close");
-                } else if name.eq_ignore_ascii_case("transfer-encoding") {
-                    panic!("unexpected Transfer-Encoding: {value}");
+        self.try_raw(&req)
+    }
+
+    /// Sends `request` (a whole HTTP/1.1 request) and returns the response
+    /// body; one retry on a fresh connection if the kept-alive one was closed.
+    pub(crate) fn raw(&mut self, request: &str) -> String {
+        for attempt in 0..2 {
+            match self.try_raw(request) {
+                Ok(body) => return body,
+                Err(e) => {
+                    self.conn = None;
+                    assert!(attempt == 0, "request {request:?} failed twice: {e}");
                 }
             }
         }
-        let len = len.expect("a Content-Length");
-        let mut body = vec![0; len];
-        r.read_exact(&mut body)?;
+        unreachable!()
+    }
+
+    fn try_raw(&mut self, request: &str) -> std::io::Result<String> {
+        let (s, r) = self.connection();
+        s.write_all(request.as_bytes())?;
+        let (body, close) = read_response(r, request)?;
         if close {
             self.conn = None;
         }
-        Ok(String::from_utf8_lossy(&body).into_owned())
+        Ok(body)
     }
+}
+
+/// Reads one HTTP/1.1 response (status 200 required, Content-Length framing):
+/// its body, and whether the server closes the connection after it.
+fn read_response<R: BufRead>(r: &mut R, request: &str) -> std::io::Result<(String, bool)> {
+    let mut line = String::new();
+    if r.read_line(&mut line)? == 0 {
+        return Err(std::io::ErrorKind::UnexpectedEof.into());
+    }
+    assert!(
+        line.starts_with("HTTP/1.1 200"),
+        "request {request:?}: status {line:?}"
+    );
+    let mut len = None;
+    let mut close = false;
+    loop {
+        line.clear();
+        if r.read_line(&mut line)? == 0 {
+            return Err(std::io::ErrorKind::UnexpectedEof.into());
+        }
+        if line == "\r\n" {
+            break;
+        }
+        if let Some((name, value)) = line.split_once(':') {
+            let value = value.trim();
+            if name.eq_ignore_ascii_case("content-length") {
+                len = value.parse::<usize>().ok();
+            } else if name.eq_ignore_ascii_case("connection") {
+                close = value.eq_ignore_ascii_case("close");
+            } else if name.eq_ignore_ascii_case("transfer-encoding") {
+                panic!("unexpected Transfer-Encoding: {value}");
+            }
+        }
+    }
+    let len = len.expect("a Content-Length");
+    let mut body = vec![0; len];
+    r.read_exact(&mut body)?;
+    Ok((String::from_utf8_lossy(&body).into_owned(), close))
+}
+
+/// Sends `request` on a fresh connection from `from` (bound to it, any port)
+/// to `to`, and returns the response body: how the `source` / `ip_hash` tests
+/// give a daemon many client addresses (127.0.0.0/8 is all on `lo`).
+pub(crate) fn request_from(from: IpAddr, to: SocketAddr, request: &str) -> String {
+    use socket2::{Domain, Socket, Type};
+    let sock = Socket::new(Domain::for_address(to), Type::STREAM, None).expect("socket");
+    // Its TIME_WAIT must not keep a daemon from binding the same port on a
+    // wildcard address later (Linux lets a bind over TIME_WAIT only when both
+    // sockets set SO_REUSEADDR).
+    sock.set_reuse_address(true).expect("SO_REUSEADDR");
+    sock.bind(&SocketAddr::new(from, 0).into())
+        .unwrap_or_else(|e| panic!("bind {from}: {e}"));
+    sock.connect_timeout(&to.into(), IO_TIMEOUT)
+        .unwrap_or_else(|e| panic!("connect {from} -> {to}: {e}"));
+    let s: TcpStream = sock.into();
+    s.set_read_timeout(Some(IO_TIMEOUT)).expect("timeout");
+    s.set_write_timeout(Some(IO_TIMEOUT)).expect("timeout");
+    let mut w = s.try_clone().expect("clone");
+    w.write_all(request.as_bytes()).expect("send the request");
+    let mut r = BufReader::new(s);
+    read_response(&mut r, request)
+        .unwrap_or_else(|e| panic!("{from} -> {to}: {e}"))
+        .0
+}
+
+/// One request of a case: its text, the key `route` reads for it, and the
+/// client address it comes from (`None`: the kept-alive connection from
+/// 127.0.0.1).
+pub(crate) struct Probe {
+    pub(crate) request: String,
+    pub(crate) route_key: String,
+    pub(crate) from: Option<IpAddr>,
+}
+
+/// Sends every probe through the daemon listening on `to` and compares the
+/// backend that answered (`server_of` maps its index to the server's
+/// configured name) with what chring's `router` says for the probe's key.
+pub(crate) fn run_probes(
+    to: SocketAddr,
+    probes: &[Probe],
+    router: &mut dyn KeyRouter,
+    server_of: &dyn Fn(usize) -> String,
+) -> Tally {
+    let mut client = Client::new(to.port());
+    let mut t = Tally::default();
+    for p in probes {
+        let body = match p.from {
+            // An IPv6 client reaches a dual-stack daemon on [::1].
+            Some(from @ IpAddr::V6(_)) => request_from(
+                from,
+                SocketAddr::new(IpAddr::V6(std::net::Ipv6Addr::LOCALHOST), to.port()),
+                &p.request,
+            ),
+            Some(from) => request_from(from, to, &p.request),
+            None => client.raw(&p.request),
+        };
+        let index: usize = body
+            .strip_prefix("backend-")
+            .and_then(|i| i.parse().ok())
+            .unwrap_or_else(|| panic!("unexpected body {body:?}"));
+        let got = server_of(index);
+        t.sent += 1;
+        match router.route(p.route_key.as_bytes()) {
+            Some(want) if want == got => t.agree += 1,
+            Some(want) => {
+                if t.first_diffs.len() < 5 {
+                    t.first_diffs.push(format!(
+                        "key {:?}: daemon {got}, chring {want}",
+                        p.route_key
+                    ));
+                }
+            }
+            None => {
+                t.fallback += 1;
+                if t.first_diffs.len() < 5 {
+                    t.first_diffs.push(format!(
+                        "key {:?}: daemon {got}, chring: {}",
+                        p.route_key,
+                        router.unrouted(p.route_key.as_bytes())
+                    ));
+                }
+            }
+        }
+    }
+    t
+}
+
+/// `n` distinct client addresses in 127.0.0.0/8 (never .0 or .255 in the
+/// last octet), from a seed.
+pub(crate) fn loopback_sources(seed: u64, n: usize) -> Vec<Ipv4Addr> {
+    let mut rng = SplitMix(seed);
+    let mut seen = std::collections::HashSet::new();
+    let mut out = Vec::with_capacity(n);
+    while out.len() < n {
+        let r = rng.next();
+        let a = Ipv4Addr::new(127, (r >> 8) as u8, (r >> 16) as u8, 1 + (r % 254) as u8);
+        if seen.insert(a) {
+            out.push(a);
+        }
+    }
+    out
 }
 
 /// A deterministic generator (SplitMix64) for the keys.

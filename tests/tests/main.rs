@@ -26,3 +26,5 @@ mod compat_http;
 mod compat_nginx;
 // HAProxy 2.6 `hash-type consistent` against the real haproxy (ignored: the compat_http step runs it).
 mod compat_haproxy;
+// libmemcached KETAMA / KETAMA_WEIGHTED against the real library via pylibmc (ignored: the compat_libmemcached step runs it).
+mod compat_libmemcached;

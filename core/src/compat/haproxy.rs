@@ -403,6 +403,308 @@ impl<const S: usize, const P: usize> HaproxyConsistent<S, P> {
     }
 }
 
+/// Why a map-based backend could not be built. The backend is left unchanged.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[non_exhaustive]
+pub enum HaproxyMapError {
+    /// More servers than the compile-time capacity `S`.
+    Full,
+    /// A weight above [`MAX_WEIGHT`] (256).
+    WeightTooLarge,
+    /// The map (the sum of the weights divided by their greatest common
+    /// divisor) does not fit the compile-time capacity `M`.
+    NoRoom,
+}
+
+impl fmt::Display for HaproxyMapError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            HaproxyMapError::Full => "backend is full (compile-time server capacity reached)",
+            HaproxyMapError::WeightTooLarge => "weight exceeds 256",
+            HaproxyMapError::NoRoom => {
+                "the map (total weight / gcd of the weights) exceeds the compile-time capacity"
+            }
+        })
+    }
+}
+
+impl core::error::Error for HaproxyMapError {}
+
+/// Greatest common divisor (Euclid, as `init_server_map`).
+const fn gcd(mut a: u32, mut b: u32) -> u32 {
+    while b != 0 {
+        let t = a % b;
+        a = b;
+        b = t;
+    }
+    a
+}
+
+/// HAProxy 2.6 `hash-type map-based` (`lb_map.c`), HAProxy's default for the
+/// hashing `balance` algorithms: up to `S` servers and a map of up to `M`
+/// slots.
+///
+/// Each server's effective weight is its user weight divided by the greatest
+/// common divisor of all non-zero weights (`init_server_map`); the map has one
+/// slot per unit of effective weight (`tot`), filled by HAProxy's smooth
+/// weighted round robin (`recalc_server_map`: for each slot every usable server
+/// adds its weight to a score, the first server with the highest
+/// `(score + tot) / tot` takes the slot and loses `tot`). A key goes to slot
+/// `hash mod tot`, `hash` being the backend's [`HashType::key_hash`]. Servers
+/// of weight 0 take no slot. Adding a server rebuilds the whole map (as
+/// HAProxy does), which moves most keys: that is the price of map-based
+/// hashing.
+///
+/// # Examples
+///
+/// ```
+/// use chring::compat::haproxy::{HaproxyMap, HashFunction, HashType};
+///
+/// let mut be: HaproxyMap<4, 64> = HaproxyMap::new(HashType::new(HashFunction::Sdbm, false));
+/// be.set_weights(&[2, 4, 6])?; // gcd 2: effective weights 1, 2, 3
+/// assert_eq!(be.slots(), 6);
+/// let server = be.lookup(b"/index.html").expect("servers up");
+/// assert!(server < 3);
+/// # Ok::<(), chring::compat::haproxy::HaproxyMapError>(())
+/// ```
+#[derive(Debug, Clone)]
+pub struct HaproxyMap<const S: usize, const M: usize> {
+    hash: HashType,
+    len: usize,
+    map: [u16; M],
+    tot: usize,
+}
+
+impl<const S: usize, const M: usize> HaproxyMap<S, M> {
+    /// An empty backend hashing keys with `hash` (map-based's default is
+    /// sdbm without avalanche).
+    #[must_use]
+    pub const fn new(hash: HashType) -> Self {
+        const { assert!(S <= u16::MAX as usize, "S must fit a u16") };
+        Self {
+            hash,
+            len: 0,
+            map: [0; M],
+            tot: 0,
+        }
+    }
+
+    /// The key hashing of this backend.
+    #[must_use]
+    pub const fn hash_type(&self) -> HashType {
+        self.hash
+    }
+
+    /// Number of servers (with weight 0 or not).
+    #[must_use]
+    pub const fn len(&self) -> usize {
+        self.len
+    }
+
+    /// `true` when there is no server.
+    #[must_use]
+    pub const fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Slots in the map (`tot`, the sum of the effective weights); 0 when no
+    /// server has a weight.
+    #[must_use]
+    pub const fn slots(&self) -> usize {
+        self.tot
+    }
+
+    /// Builds the map of servers `0..weights.len()` with these user weights
+    /// (0..=256, in configuration order), replacing the previous servers.
+    /// Computes in *O*(tot x S) time.
+    ///
+    /// # Errors
+    /// [`HaproxyMapError`]; the backend is then unchanged.
+    pub fn set_weights(&mut self, weights: &[u32]) -> Result<(), HaproxyMapError> {
+        if weights.len() > S {
+            return Err(HaproxyMapError::Full);
+        }
+        if weights.iter().any(|&w| w > MAX_WEIGHT) {
+            return Err(HaproxyMapError::WeightTooLarge);
+        }
+        // The gcd of the non-zero weights, from the first non-zero one on.
+        let mut g = 0u32;
+        for &w in weights {
+            if w != 0 {
+                g = if g == 0 { w } else { gcd(g, w) };
+            }
+        }
+        let g = g.max(1);
+        let tot: usize = weights.iter().map(|&w| (w / g) as usize).sum();
+        if tot > M {
+            return Err(HaproxyMapError::NoRoom);
+        }
+        let tot_i = tot as i64;
+        // Scores start at 0 (`wscore`); at most S servers, kept on the stack
+        // through the map itself: compute slot by slot.
+        let mut scores = [0i64; S];
+        for o in 0..tot {
+            let mut best: Option<usize> = None;
+            let mut max = 0i64;
+            for (i, &w) in weights.iter().enumerate() {
+                let e = i64::from(w / g);
+                if e == 0 {
+                    continue; // not usable: weight 0
+                }
+                if tot == 1 {
+                    best = Some(i);
+                    break;
+                }
+                let Some(score) = scores.get_mut(i) else {
+                    continue;
+                };
+                *score += e;
+                let v = (*score + tot_i) / tot_i;
+                if best.is_none() || v > max {
+                    max = v;
+                    best = Some(i);
+                }
+            }
+            if let Some(b) = best {
+                if let Some(score) = scores.get_mut(b) {
+                    *score -= tot_i;
+                }
+                if let Some(slot) = self.map.get_mut(o) {
+                    *slot = u16::try_from(b).unwrap_or(u16::MAX);
+                }
+            }
+        }
+        self.tot = tot;
+        self.len = weights.len();
+        Ok(())
+    }
+
+    /// The server for `key` (the bytes HAProxy hashes); `None` when no server
+    /// has a weight. Computes in *O*(len(key)) time.
+    #[must_use]
+    pub fn lookup(&self, key: &[u8]) -> Option<usize> {
+        self.lookup_hash(self.hash.key_hash(key))
+    }
+
+    /// The server for a key hash (after `avalanche`): `map_get_server_hash`,
+    /// slot `hash mod tot`.
+    #[must_use]
+    pub fn lookup_hash(&self, hash: u32) -> Option<usize> {
+        if self.tot == 0 {
+            return None;
+        }
+        let slot = (hash as usize) % self.tot;
+        self.map.get(slot).map(|&s| usize::from(s))
+    }
+}
+
+/// The hash `balance source` computes for a client address: the XOR of its
+/// 32-bit big-endian words (one for IPv4, four for IPv6), with [`full_hash`]
+/// after it when `avalanche` is set. The hash function of `hash-type` plays
+/// no part (`get_server_sh`).
+#[must_use]
+pub fn source_hash(addr: core::net::IpAddr, avalanche: bool) -> u32 {
+    let mut h = 0u32;
+    match addr {
+        core::net::IpAddr::V4(a) => h = u32::from_be_bytes(a.octets()),
+        core::net::IpAddr::V6(a) => {
+            for w in a.octets().chunks_exact(4) {
+                let mut b = [0u8; 4];
+                b.copy_from_slice(w);
+                h ^= u32::from_be_bytes(b);
+            }
+        }
+    }
+    if avalanche { full_hash(h) } else { h }
+}
+
+/// The value `balance url_param NAME` hashes in a request URI: the query
+/// (after the first `?`) is split at `&`, and the first parameter that starts
+/// with `NAME=` gives its value, up to the next `&` (`get_server_ph`). `None`
+/// when there is no query or no such parameter: HAProxy then balances by round
+/// robin. An empty value is hashed (as the empty string). Computes in
+/// *O*(len(uri)) time.
+#[must_use]
+pub fn url_param<'u>(uri: &'u [u8], name: &[u8]) -> Option<&'u [u8]> {
+    let q = uri.iter().position(|&c| c == b'?')?;
+    let mut params = uri.get(q + 1..)?;
+    let plen = name.len();
+    // HAProxy's loop: `while (uri_len > plen)`.
+    while params.len() > plen {
+        if params.get(plen) == Some(&b'=') && params.get(..plen) == Some(name) {
+            let value = params.get(plen + 1..).unwrap_or(&[]);
+            let end = value.iter().position(|&c| c == b'&').unwrap_or(value.len());
+            return value.get(..end);
+        }
+        let amp = params.iter().position(|&c| c == b'&')?;
+        params = params.get(amp + 1..)?;
+    }
+    None
+}
+
+/// The path of a request URI as `balance uri path-only` takes it
+/// (`http_parse_path`): an origin-form URI (`/...`) whole; an absolute URI
+/// (`scheme://authority/path...`) from the `/` after its authority on (empty
+/// when nothing follows the authority); anything else (`*`, an authority
+/// alone, an empty URI) empty. The query string stays: `balance uri` cuts it
+/// unless `whole`. Computes in *O*(len(uri)) time.
+#[must_use]
+pub fn path_only(uri: &[u8]) -> &[u8] {
+    match uri.first() {
+        None | Some(b'*') => &[],
+        Some(b'/') => uri,
+        Some(c) if c.is_ascii_alphabetic() => {
+            // scheme = ALPHA *( ALPHA / DIGIT / "+" / "-" / "." ) "://"
+            let mut i = 1;
+            while uri
+                .get(i)
+                .is_some_and(|c| c.is_ascii_alphanumeric() || matches!(c, b'+' | b'-' | b'.'))
+            {
+                i += 1;
+            }
+            if uri.get(i..i + 3) != Some(b"://") {
+                return &[];
+            }
+            let rest = uri.get(i + 3..).unwrap_or(&[]);
+            match rest.iter().position(|&c| c == b'/') {
+                Some(p) => rest.get(p..).unwrap_or(&[]),
+                None => &[],
+            }
+        }
+        Some(_) => &[],
+    }
+}
+
+/// The part of a header value `balance hdr(NAME) use_domain_only` hashes
+/// (`get_server_hh`): scanning back from the end, the label before the last
+/// dot, that is the domain of a host name without its TLD and sub-domains
+/// (`www.example.com` -> `example`); the whole value when it has no dot.
+/// Computes in *O*(len(value)) time.
+#[must_use]
+pub fn domain_only(value: &[u8]) -> &[u8] {
+    // HAProxy walks p from value+len (one past the end, never a dot for it)
+    // down to value+1: the first dot seen (at p) ends the domain, then the
+    // next position whose previous byte is a dot starts it.
+    let mut end = value.len();
+    let mut dohash = false;
+    let mut start = 0;
+    let mut p = value.len();
+    while p > 0 {
+        if dohash {
+            if value.get(p - 1) == Some(&b'.') {
+                start = p;
+                break;
+            }
+        } else if p < value.len() && value.get(p) == Some(&b'.') {
+            end = p;
+            dohash = true;
+        }
+        p -= 1;
+    }
+    value.get(start..end).unwrap_or(&[])
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -500,5 +802,65 @@ mod tests {
             };
             assert_eq!(n.server, srv);
         }
+    }
+
+    #[test]
+    fn map_slots_follow_effective_weights() {
+        let mut be: HaproxyMap<8, 64> = HaproxyMap::new(HashType::new(HashFunction::Sdbm, false));
+        assert_eq!(be.lookup(b"k"), None);
+        be.set_weights(&[2, 0, 4, 6]).unwrap();
+        assert_eq!(be.slots(), 6);
+        let map = &be.map[..be.tot];
+        let count = |s: u16| map.iter().filter(|&&m| m == s).count();
+        assert_eq!((count(0), count(1), count(2), count(3)), (1, 0, 2, 3));
+        // HAProxy's recalc_server_map by hand for effective weights 1, 2, 3
+        // (tot 6): each slot adds the weights to the scores, the first server
+        // with the highest (score + 6) / 6 wins and loses 6. Slot 0: scores
+        // 1, 2, 3 all give 1, so server 0 (the first) takes it.
+        assert_eq!(map, [0, 3, 2, 3, 2, 3]);
+        for k in 0..200u32 {
+            let key = k.to_le_bytes();
+            let want = map[(sdbm(&key) % 6) as usize];
+            assert_eq!(be.lookup(&key), Some(usize::from(want)));
+        }
+        be.set_weights(&[5]).unwrap();
+        assert_eq!((be.slots(), be.lookup(b"x")), (1, Some(0)));
+        assert_eq!(be.set_weights(&[257]), Err(HaproxyMapError::WeightTooLarge));
+        assert_eq!(be.set_weights(&[1; 9]), Err(HaproxyMapError::Full));
+        assert_eq!(be.set_weights(&[64, 1]), Err(HaproxyMapError::NoRoom));
+        assert_eq!((be.slots(), be.len()), (1, 1));
+        be.set_weights(&[0, 0]).unwrap();
+        assert_eq!(be.lookup(b"x"), None);
+    }
+
+    #[test]
+    fn request_parts() {
+        assert_eq!(url_param(b"/p?a=1&key=v1&key=v2", b"key"), Some(&b"v1"[..]));
+        assert_eq!(url_param(b"/p?key=", b"key"), Some(&b""[..]));
+        assert_eq!(url_param(b"/p?xkey=1&key=2", b"key"), Some(&b"2"[..]));
+        assert_eq!(url_param(b"/p?key", b"key"), None);
+        assert_eq!(url_param(b"/p/key=1", b"key"), None);
+        assert_eq!(url_param(b"/p?a=1", b"key"), None);
+        assert_eq!(url_param(b"/p?a=1&&key=3", b"key"), Some(&b"3"[..]));
+        assert_eq!(path_only(b"/a/b?c"), b"/a/b?c");
+        assert_eq!(path_only(b"http://h:80/a/b?c"), b"/a/b?c");
+        assert_eq!(path_only(b"https://user@h"), b"");
+        assert_eq!(path_only(b"h:80"), b"");
+        assert_eq!(path_only(b"*"), b"");
+        assert_eq!(path_only(b""), b"");
+        assert_eq!(domain_only(b"www.example.com"), b"example");
+        assert_eq!(domain_only(b"example.com"), b"example");
+        assert_eq!(domain_only(b"a.b.example.co:8080"), b"example");
+        assert_eq!(domain_only(b"localhost"), b"localhost");
+        // Position 0 is never tested for a dot (HAProxy stops at value + 1).
+        assert_eq!(domain_only(b".com"), b".com");
+        assert_eq!(domain_only(b"a..com"), b"a.");
+        assert_eq!(domain_only(b""), b"");
+        use core::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+        let v4 = IpAddr::V4(Ipv4Addr::new(10, 1, 2, 3));
+        assert_eq!(source_hash(v4, false), 0x0a01_0203);
+        assert_eq!(source_hash(v4, true), full_hash(0x0a01_0203));
+        let v6 = IpAddr::V6(Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 1));
+        assert_eq!(source_hash(v6, false), 0x2001_0db8 ^ 1);
     }
 }

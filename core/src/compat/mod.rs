@@ -6,6 +6,7 @@
 //! `DESIGN.md` describes each in its own words.
 
 pub mod haproxy;
+pub mod libmemcached;
 pub mod nginx;
 pub mod twemproxy;
 mod util;

@@ -25,6 +25,7 @@
 //! whose answer depends on the requests before it.
 
 use core::fmt;
+use core::net::IpAddr;
 
 use super::util::{crc32_update, decimal};
 
@@ -496,6 +497,179 @@ impl<const S: usize> NginxModulo<S> {
     }
 }
 
+/// The starting value of nginx's `ip_hash` (`iphp->hash = 89`).
+pub const IP_HASH_SEED: u32 = 89;
+
+/// nginx's `ip_hash;` (`ngx_http_upstream_ip_hash_module`): up to `S` servers.
+///
+/// The client address picks the server: its first three octets for IPv4, all
+/// sixteen bytes for IPv6. Starting from 89, each byte `b` makes
+/// `h = (h x 113 + b) mod 6271`; `h mod total_weight` then picks a server by
+/// walking the weights in `server` order. A `down` server keeps its weight: the
+/// same bytes are folded into `h` again (the hash carries on from where it
+/// was) and the walk repeats, 21 tries at most, after which nginx uses round
+/// robin. A single server is always picked by round robin (`peers->single`),
+/// which is that server unless it is down.
+///
+/// `no_std`, no allocation, no panics.
+///
+/// # Examples
+///
+/// ```
+/// use core::net::{IpAddr, Ipv4Addr};
+/// use chring::compat::nginx::NginxIpHash;
+///
+/// let mut up: NginxIpHash<4> = NginxIpHash::new();
+/// up.add(1)?;
+/// up.add(2)?;
+/// let client = IpAddr::V4(Ipv4Addr::new(192, 168, 7, 42));
+/// let server = up.lookup(client).expect("two servers up");
+/// // The last octet does not matter.
+/// assert_eq!(up.lookup(IpAddr::V4(Ipv4Addr::new(192, 168, 7, 1))), Some(server));
+/// # Ok::<(), chring::compat::nginx::NginxAddError>(())
+/// ```
+#[derive(Debug, Clone)]
+pub struct NginxIpHash<const S: usize> {
+    servers: [ServerSlot; S],
+    len: usize,
+    total_weight: u32,
+}
+
+impl<const S: usize> Default for NginxIpHash<S> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<const S: usize> NginxIpHash<S> {
+    /// An empty upstream.
+    #[must_use]
+    pub const fn new() -> Self {
+        Self {
+            servers: [ServerSlot {
+                weight: 0,
+                down: false,
+                base: 0,
+            }; S],
+            len: 0,
+            total_weight: 0,
+        }
+    }
+
+    /// Number of servers.
+    #[must_use]
+    pub const fn len(&self) -> usize {
+        self.len
+    }
+
+    /// `true` when there is no server.
+    #[must_use]
+    pub const fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Adds the next `server` line with its `weight=`. Returns its index.
+    /// Computes in *O*(1) time.
+    ///
+    /// # Errors
+    /// [`NginxAddError::Full`], [`NginxAddError::ZeroWeight`], or
+    /// [`NginxAddError::NoRoom`] when the total weight overflows a `u32`.
+    pub fn add(&mut self, weight: u32) -> Result<usize, NginxAddError> {
+        if weight == 0 {
+            return Err(NginxAddError::ZeroWeight);
+        }
+        let index = self.len;
+        let slot = self.servers.get_mut(index).ok_or(NginxAddError::Full)?;
+        let total = self
+            .total_weight
+            .checked_add(weight)
+            .ok_or(NginxAddError::NoRoom)?;
+        *slot = ServerSlot {
+            weight,
+            down: false,
+            base: 0,
+        };
+        self.total_weight = total;
+        self.len = index + 1;
+        Ok(index)
+    }
+
+    /// Marks server `index` `down` or up. A down server keeps its share of the
+    /// total weight (nginx counts it), so its clients rehash.
+    ///
+    /// # Errors
+    /// [`UnknownServer`] for an index not added.
+    pub fn set_down(&mut self, index: usize, down: bool) -> Result<(), UnknownServer> {
+        match self
+            .servers
+            .get_mut(..self.len)
+            .and_then(|s| s.get_mut(index))
+        {
+            Some(s) => {
+                s.down = down;
+                Ok(())
+            }
+            None => Err(UnknownServer),
+        }
+    }
+
+    /// The server nginx picks for a client at `addr` on a first try (servers
+    /// healthy except those marked down); `None` where nginx uses round robin
+    /// with more than one server (21 tries on down servers), or when no server
+    /// is up to take it. Computes in *O*(tries x S) time.
+    #[must_use]
+    pub fn lookup(&self, addr: IpAddr) -> Option<usize> {
+        let v4;
+        let v6;
+        let bytes: &[u8] = match addr {
+            IpAddr::V4(a) => {
+                v4 = a.octets();
+                v4.get(..3).unwrap_or(&[])
+            }
+            IpAddr::V6(a) => {
+                v6 = a.octets();
+                &v6
+            }
+        };
+        self.lookup_bytes(bytes)
+    }
+
+    /// As [`lookup`](Self::lookup), for the bytes nginx folds into the hash
+    /// (3 for IPv4, 16 for IPv6; nginx uses 3 zero bytes for a client on a
+    /// UNIX socket).
+    #[must_use]
+    pub fn lookup_bytes(&self, bytes: &[u8]) -> Option<usize> {
+        let servers = self.servers.get(..self.len).unwrap_or(&[]);
+        if servers.is_empty() || self.total_weight == 0 {
+            return None;
+        }
+        if servers.len() == 1 {
+            return servers.first().is_some_and(|s| !s.down).then_some(0);
+        }
+        let mut hash = IP_HASH_SEED;
+        for _ in 0..=MAX_TRIES {
+            for &b in bytes {
+                hash = (hash * 113 + u32::from(b)) % 6271;
+            }
+            let mut w = hash % self.total_weight;
+            let mut pick = None;
+            for (i, s) in servers.iter().enumerate() {
+                if w < s.weight {
+                    pick = Some((i, s.down));
+                    break;
+                }
+                w -= s.weight;
+            }
+            match pick {
+                Some((i, false)) => return Some(i),
+                Some((_, true)) => {}
+                None => return None, // unreachable: w < total weight
+            }
+        }
+        None
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -625,5 +799,46 @@ mod tests {
         }
         assert_eq!(up.lookup(b"key"), None);
         assert_eq!(up.add(0), Err(NginxAddError::ZeroWeight));
+    }
+
+    #[test]
+    fn ip_hash_weights_down_and_single() {
+        use core::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+        let mut up: NginxIpHash<4> = NginxIpHash::new();
+        let a = IpAddr::V4(Ipv4Addr::new(10, 20, 30, 40));
+        assert_eq!(up.lookup(a), None);
+        up.add(1).unwrap();
+        assert_eq!(up.lookup(a), Some(0));
+        up.set_down(0, true).unwrap();
+        assert_eq!(up.lookup(a), None);
+        up.set_down(0, false).unwrap();
+        up.add(2).unwrap();
+        up.add(1).unwrap();
+        // By hand: 89 -> (89*113+10)%6271 = 3796 -> (3796*113+20)%6271 = 2540
+        // -> (2540*113+30)%6271 = 4855; 4855 % 4 = 3: server 2 (weights 1, 2, 1).
+        assert_eq!(up.lookup(a), Some(2));
+        assert_eq!(
+            up.lookup(IpAddr::V4(Ipv4Addr::new(10, 20, 30, 99))),
+            Some(2)
+        );
+        // Server 2 down: the same three bytes again, from 4855, give 4376;
+        // 4376 % 4 = 0: server 0.
+        up.set_down(2, true).unwrap();
+        assert_eq!(up.lookup(a), Some(0));
+        up.set_down(0, true).unwrap();
+        up.set_down(1, true).unwrap();
+        assert_eq!(up.lookup(a), None); // 21 tries, all down
+        assert_eq!(up.set_down(3, true), Err(UnknownServer));
+        let v6 = IpAddr::V6(Ipv6Addr::LOCALHOST);
+        let mut two: NginxIpHash<2> = NginxIpHash::new();
+        two.add(1).unwrap();
+        two.add(1).unwrap();
+        let mut h = 89u32;
+        for b in Ipv6Addr::LOCALHOST.octets() {
+            h = (h * 113 + u32::from(b)) % 6271;
+        }
+        assert_eq!(two.lookup(v6), Some((h % 2) as usize));
+        assert_eq!(two.add(1), Err(NginxAddError::Full));
+        assert_eq!(two.add(0), Err(NginxAddError::ZeroWeight));
     }
 }
