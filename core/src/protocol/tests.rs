@@ -1,5 +1,6 @@
 use super::rig::*;
 use super::*;
+use crate::{BackendId, Duration, Instant, Jump, Maglev, Modulo, Rendezvous, Ring, RingConfig};
 use proptest::prelude::*;
 
 type Ctl = Controller<4, 512, 1031, 16>;
