@@ -43,8 +43,8 @@ pub struct Backend {
     pub weight: u32,
     /// Health: `false` means "marked down", skipped by lookups that honour health.
     pub up: bool,
-    /// Requests in flight, as reported through [`Strategy::start`](crate::Strategy::start)
-    /// and [`Strategy::finish`](crate::Strategy::finish).
+    /// Requests in flight, as reported through [`LoadAware::start`](crate::LoadAware::start)
+    /// and [`LoadAware::finish`](crate::LoadAware::finish).
     pub load: u32,
 }
 

@@ -114,7 +114,8 @@ pub use fleet::{
 pub use hash::{hash, hash_seeded, hash_u64, mix};
 pub use ring::{ConfigError, Replicas, Ring, RingConfig};
 pub use strategy::{
-    BoundedLoad, Jump, Maglev, Modulo, PowerOfTwo, Rendezvous, RoundRobin, Strategy,
+    BoundedLoad, FleetView, Jump, LoadAware, Maglev, Membership, Modulo, Outcome, Placement,
+    PowerOfTwo, Rendezvous, RoundRobin, Strategy,
 };
 pub use time::{ClockError, Duration, Instant};
 
