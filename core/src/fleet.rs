@@ -66,6 +66,10 @@ pub enum AddError {
     /// The strategy's point / bucket storage (a compile-time capacity) cannot hold
     /// this backend's share at this weight.
     NoRoom,
+    /// The name does not suit this placement: empty or longer than its name
+    /// storage, or not in the form it needs (the compat adapters of
+    /// `compat::placement`; chring's own strategies take any name).
+    BadName,
 }
 
 impl fmt::Display for AddError {
@@ -77,6 +81,7 @@ impl fmt::Display for AddError {
             AddError::ZeroWeight => "weight must be at least 1",
             AddError::WeightTooLarge => "weight exceeds MAX_WEIGHT (65535)",
             AddError::NoRoom => "not enough point/bucket capacity for this backend's weight",
+            AddError::BadName => "the name does not suit this placement (length or form)",
         })
     }
 }

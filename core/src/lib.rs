@@ -115,7 +115,7 @@ pub use hash::{hash, hash_seeded, hash_u64, mix};
 pub use ring::{ConfigError, Replicas, Ring, RingConfig};
 pub use strategy::{
     BoundedLoad, FleetView, Jump, LoadAware, Maglev, Membership, Modulo, Outcome, Placement,
-    PowerOfTwo, Rendezvous, RoundRobin, Strategy,
+    PowerOfTwo, Rendezvous, RoundRobin, Strategy, StrategyKind, UnknownStrategy,
 };
 pub use time::{ClockError, Duration, Instant};
 

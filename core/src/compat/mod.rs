@@ -7,5 +7,6 @@
 
 pub mod haproxy;
 pub mod nginx;
+pub mod placement;
 pub mod twemproxy;
 mod util;

@@ -4,62 +4,10 @@ use core::fmt;
 
 #[cfg(doc)]
 use super::{Controller, LineBuffer};
-use super::{MAX_NAME, ProtocolError};
+use super::{KINDS, MAX_NAME, ProtocolError};
+use crate::StrategyKind;
 #[cfg(doc)]
 use crate::{Jump, Maglev, Modulo, Rendezvous, Ring};
-
-/// The strategies a [`Controller`] can switch between.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-#[cfg_attr(feature = "defmt", derive(defmt::Format))]
-pub enum StrategyKind {
-    /// [`Ring`] (the default).
-    Ring,
-    /// [`Maglev`].
-    Maglev,
-    /// [`Jump`].
-    Jump,
-    /// [`Rendezvous`].
-    Rendezvous,
-    /// [`Modulo`].
-    Modulo,
-}
-
-impl StrategyKind {
-    /// Every kind, in `HELP` order.
-    pub const ALL: [StrategyKind; 5] = [
-        StrategyKind::Ring,
-        StrategyKind::Maglev,
-        StrategyKind::Jump,
-        StrategyKind::Rendezvous,
-        StrategyKind::Modulo,
-    ];
-
-    /// The protocol name (lower case).
-    #[must_use]
-    pub const fn name(self) -> &'static str {
-        match self {
-            StrategyKind::Ring => "ring",
-            StrategyKind::Maglev => "maglev",
-            StrategyKind::Jump => "jump",
-            StrategyKind::Rendezvous => "rendezvous",
-            StrategyKind::Modulo => "modulo",
-        }
-    }
-
-    /// Parses a name, case-insensitively.
-    #[must_use]
-    pub fn parse(s: &str) -> Option<Self> {
-        Self::ALL
-            .into_iter()
-            .find(|k| k.name().eq_ignore_ascii_case(s))
-    }
-}
-
-impl fmt::Display for StrategyKind {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
-    }
-}
 
 /// One parsed command line. Names and keys borrow from the line.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -202,9 +150,10 @@ impl<'a> Command<'a> {
             })
         } else if is("STRATEGY") {
             arity("STRATEGY", n == 1)?;
-            StrategyKind::parse(a)
-                .map(Command::Strategy)
-                .ok_or(ProtocolError::UnknownStrategy)
+            match StrategyKind::parse(a) {
+                Ok(kind) if KINDS.contains(&kind) => Ok(Command::Strategy(kind)),
+                _ => Err(ProtocolError::UnknownStrategy),
+            }
         } else {
             Err(ProtocolError::UnknownCommand)
         }

@@ -4,9 +4,10 @@ use core::fmt::{self, Write};
 
 use super::command::parse_name;
 use super::frame::LineTooLong;
-use super::{Command, HELP, JUMP_BUCKETS, LineResult, Name, ProtocolError, StrategyKind};
+use super::{Command, HELP, JUMP_BUCKETS, KINDS, LineResult, Name, ProtocolError};
 #[cfg(doc)]
 use super::{LineBuffer, rig};
+use crate::StrategyKind;
 use crate::flow::{self, How, Route};
 use crate::{
     AddError, BackendId, Duration, Instant, Jump, MAX_WEIGHT, Maglev, Modulo, Rendezvous, Ring,
@@ -43,14 +44,17 @@ impl<const B: usize, const P: usize, const M: usize> Strategies<B, P, M> {
             StrategyKind::Jump => &mut self.jump,
             StrategyKind::Rendezvous => &mut self.rendezvous,
             StrategyKind::Modulo => &mut self.modulo,
+            // Never held: `Controller::switch` refuses the other kinds, so the
+            // active kind is always one of `KINDS`.
+            StrategyKind::Bounded | StrategyKind::P2c | StrategyKind::RoundRobin => &mut self.ring,
         }
     }
 
     /// Adds to every strategy, or to none.
     fn add(&mut self, id: BackendId, name: &[u8], weight: u32) -> Result<(), AddError> {
-        for (i, kind) in StrategyKind::ALL.into_iter().enumerate() {
+        for (i, kind) in KINDS.into_iter().enumerate() {
             if let Err(e) = self.get(kind).add(id, name, weight) {
-                for done in StrategyKind::ALL.into_iter().take(i) {
+                for done in KINDS.into_iter().take(i) {
                     let _ = self.get(done).remove(id);
                 }
                 return Err(e);
@@ -60,13 +64,13 @@ impl<const B: usize, const P: usize, const M: usize> Strategies<B, P, M> {
     }
 
     fn remove(&mut self, id: BackendId) {
-        for kind in StrategyKind::ALL {
+        for kind in KINDS {
             let _ = self.get(kind).remove(id);
         }
     }
 
     fn set_up(&mut self, id: BackendId, up: bool) {
-        for kind in StrategyKind::ALL {
+        for kind in KINDS {
             let _ = self.get(kind).set_up(id, up);
         }
     }
@@ -274,7 +278,7 @@ impl<const B: usize, const P: usize, const M: usize, const N: usize> Controller<
             }
             Command::Replicas { key, n } => self.write_replicas(key.as_bytes(), n, out)?,
             Command::Strategy(kind) => {
-                self.switch(kind);
+                self.switch(kind)?;
                 write!(out, "+OK strategy {kind}\r\n")
             }
             Command::Stats => self.write_stats(now, out)?,
@@ -397,10 +401,19 @@ impl<const B: usize, const P: usize, const M: usize, const N: usize> Controller<
         Ok(id)
     }
 
-    /// Switches the strategy that picks. Every strategy already holds the
-    /// fleet, so this cannot fail and costs nothing.
-    pub fn switch(&mut self, kind: StrategyKind) {
+    /// Switches the strategy that picks. Every strategy the controller holds
+    /// ([`KINDS`]) already holds the fleet, so this costs nothing.
+    ///
+    /// # Errors
+    /// [`ProtocolError::UnknownStrategy`] for a kind the controller does not
+    /// hold (bounded loads, two choices, round robin: they follow load, which
+    /// the protocol does not report); the active strategy is unchanged.
+    pub fn switch(&mut self, kind: StrategyKind) -> Result<(), ProtocolError> {
+        if !KINDS.contains(&kind) {
+            return Err(ProtocolError::UnknownStrategy);
+        }
         self.kind = kind;
+        Ok(())
     }
 
     /// Back to the state after [`new`](Self::new): no servers, the ring, an

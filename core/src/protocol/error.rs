@@ -3,7 +3,7 @@
 use core::fmt;
 
 #[cfg(doc)]
-use super::{MAX_NAME, StrategyKind};
+use super::{KINDS, MAX_NAME};
 use crate::AddError;
 #[cfg(doc)]
 use crate::MAX_WEIGHT;
@@ -29,7 +29,7 @@ pub enum ProtocolError {
     NameTooLong,
     /// A name has a control character.
     BadName,
-    /// `STRATEGY` with a name that is not one of [`StrategyKind`]'s.
+    /// `STRATEGY` with a name that is not one of [`KINDS`]'s.
     UnknownStrategy,
     /// No server has this name.
     UnknownServer,
@@ -89,6 +89,7 @@ impl From<AddError> for ProtocolError {
             AddError::ZeroWeight => ProtocolError::ZeroWeight,
             AddError::WeightTooLarge => ProtocolError::WeightTooLarge,
             AddError::NoRoom => ProtocolError::NoRoom,
+            AddError::BadName => ProtocolError::BadName,
         }
     }
 }

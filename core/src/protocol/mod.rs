@@ -126,10 +126,25 @@ mod error;
 mod frame;
 pub mod rig;
 
-pub use command::{Command, StrategyKind};
+pub use command::Command;
 pub use controller::{Controller, Counters, FlowTable, Server};
 pub use error::ProtocolError;
 pub use frame::{LineBuffer, LineResult, LineTooLong};
+
+/// The kinds of strategy core defines; the controller holds the first five
+/// ([`KINDS`]). Re-exported here, where it used to live.
+pub use crate::StrategyKind;
+
+/// The strategies a [`Controller`] holds and `STRATEGY` switches between, in
+/// `HELP` order: the key-affine ones. The others (bounded loads, two choices,
+/// round robin) follow load, which the protocol does not report.
+pub const KINDS: [StrategyKind; 5] = [
+    StrategyKind::Ring,
+    StrategyKind::Maglev,
+    StrategyKind::Jump,
+    StrategyKind::Rendezvous,
+    StrategyKind::Modulo,
+];
 
 /// The longest server name, in bytes.
 pub const MAX_NAME: usize = 32;

@@ -31,6 +31,7 @@
 
 mod bounded;
 mod jump;
+mod kind;
 mod maglev;
 mod modulo;
 mod p2c;
@@ -41,6 +42,7 @@ pub mod traits;
 
 pub use bounded::BoundedLoad;
 pub use jump::{Jump, jump_hash};
+pub use kind::{StrategyKind, UnknownStrategy};
 pub use maglev::Maglev;
 pub use modulo::Modulo;
 pub use p2c::PowerOfTwo;
@@ -99,4 +101,4 @@ impl<const B: usize, const P: usize, const I: usize> Strategy for Ring<B, P, I> 
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

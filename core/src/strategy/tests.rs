@@ -5,12 +5,17 @@ use crate::RingConfig;
 use crate::fleet::LoadError;
 use proptest::prelude::{ProptestConfig, any, proptest};
 
-/// Checks the [`Placement`] contract on `p` (which `fill` gives `n` backends,
-/// ids `0..n`) for `keys`: empty → `None`; `lookup` ignores health; `pick` never
+/// Checks the [`Placement`] contract on `p` (given `n` backends, ids `0..n`,
+/// named `name(id)`) for `keys`: empty → `None`; `lookup` ignores health; `pick` never
 /// returns a down backend; `pick == lookup` when all are up; the [`Strategy`]
 /// view agrees with the placement.
-pub(crate) fn check_placement<P>(mut p: P, n: u16, down: &[u16], keys: &[u64])
-where
+pub(crate) fn check_placement<P>(
+    mut p: P,
+    n: u16,
+    down: &[u16],
+    keys: &[u64],
+    name: fn(u16) -> String,
+) where
     P: Placement + Membership + Strategy + Clone,
 {
     // Empty: nothing to return.
@@ -23,7 +28,7 @@ where
         Membership::add(
             &mut p,
             BackendId(i),
-            format!("backend-{i}").as_bytes(),
+            name(i).as_bytes(),
             1 + u32::from(i % 3),
         )
         .unwrap();
@@ -102,6 +107,11 @@ where
     );
 }
 
+/// `backend-<i>`.
+pub(crate) fn backend_name(i: u16) -> String {
+    format!("backend-{i}")
+}
+
 fn keys() -> Vec<u64> {
     (0..2000u64).map(crate::hash_u64).collect()
 }
@@ -113,22 +123,25 @@ fn check_all(n: u16, down: &[u16], keys: &[u64]) {
         n,
         down,
         keys,
+        backend_name,
     );
     check_placement(
         Ring::<16, 4096, 0>::new(RingConfig::new(64)).unwrap(),
         n,
         down,
         keys,
+        backend_name,
     );
     check_placement(
         Box::new(Maglev::<16, 1031>::new()).as_ref().clone(),
         n,
         down,
         keys,
+        backend_name,
     );
-    check_placement(Jump::<16, 64>::new(), n, down, keys);
-    check_placement(Rendezvous::<16>::new(), n, down, keys);
-    check_placement(Modulo::<16>::new(), n, down, keys);
+    check_placement(Jump::<16, 64>::new(), n, down, keys, backend_name);
+    check_placement(Rendezvous::<16>::new(), n, down, keys, backend_name);
+    check_placement(Modulo::<16>::new(), n, down, keys, backend_name);
 }
 
 #[test]
