@@ -101,6 +101,13 @@ pub mod hash;
 pub mod protocol;
 pub mod ring;
 pub mod strategy;
+
+/// The strategy traits, for a glob import: `use chring::prelude::*;` brings
+/// every trait method (`add`, `pick`, `start`, `finish`, `backends`, ...) into
+/// scope on every strategy.
+pub mod prelude {
+    pub use crate::strategy::{FleetView, LoadAware, Membership, Placement, Strategy};
+}
 pub mod time;
 #[cfg(feature = "workload")]
 #[cfg_attr(docsrs, doc(cfg(feature = "workload")))]
