@@ -26,8 +26,9 @@
 //!
 //! The traits ([`FleetView`], [`Placement`], [`Membership`], [`LoadAware`],
 //! [`Strategy`]) and which type implements which are described in
-//! [`traits`]. Each concrete type also has these verbs as inherent methods, so
-//! callers that know the type need no trait import.
+//! [`traits`]. The keyed types also have `lookup`, `pick`, `add`, `remove`,
+//! `set_up` and `backends` as inherent methods, so callers that know the type
+//! need no trait import; otherwise `use chring::prelude::*`.
 
 mod bounded;
 mod jump;
