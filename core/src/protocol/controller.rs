@@ -114,9 +114,10 @@ pub type FlowTable<const N: usize> = TtlCache<u64, BackendId, N, u16>;
 /// strategy (a ring of up to `P` points, Maglev with an `M`-entry table, jump,
 /// rendezvous or modulo), an `N`-entry flow table and counters.
 ///
-/// Memory is all inline: about `8 P` bytes for the ring, `2 M` for Maglev,
-/// `4 ×` [`JUMP_BUCKETS`] for jump, `26 N` for the flow table and ~60 bytes per
-/// server slot ([`rig::HilController`]: 13.6 KiB).
+/// Memory is all inline: about `8 P` bytes for the ring, `4 M` for Maglev (its
+/// two tables: every backend, and the backends that are up), `4 ×`
+/// [`JUMP_BUCKETS`] for jump, `26 N` for the flow table and ~60 bytes per
+/// server slot ([`rig::HilController`]: about 18.4 KiB).
 #[derive(Debug, Clone)]
 pub struct Controller<const B: usize, const P: usize, const M: usize, const N: usize> {
     servers: [Option<Server>; B],
