@@ -24,7 +24,7 @@ use std::hint::black_box;
 use std::time::Instant;
 
 use chring::compat::twemproxy::{Ketama, KeyHash};
-use chring::{Ring, Strategy, hash_u64};
+use chring::{Ring, hash_u64};
 use chring_benches::backend_name;
 use criterion::{BenchmarkId, Criterion, Throughput};
 

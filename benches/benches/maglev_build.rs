@@ -18,7 +18,7 @@
 use std::hint::black_box;
 use std::time::Instant;
 
-use chring::{BackendId, Maglev, Strategy};
+use chring::{BackendId, Maglev};
 use criterion::measurement::WallTime;
 use criterion::{BatchSize, BenchmarkGroup, BenchmarkId};
 use rand_core::Rng;

@@ -16,7 +16,7 @@
 //! `chring-bounded` uses `Strategy::pick` with no load reported (the walk to the
 //! first backend under capacity, which is the owner); the others their `lookup`.
 
-use chring::{BackendId, Strategy, hash, hash_u64};
+use chring::{BackendId, LoadAware, hash, hash_u64};
 use chring_benches::N_BUILD;
 use criterion::BenchmarkGroup;
 use criterion::measurement::WallTime;

@@ -8,8 +8,8 @@
 //! `cargo test --workspace`.
 
 use chring::{
-    BackendId, BoundedLoad, Duration, Instant, Jump, Maglev, Modulo, PowerOfTwo, Rendezvous, Ring,
-    RingConfig, RoundRobin, Strategy, TtlCache, hash, hash_u64,
+    BackendId, BoundedLoad, Duration, Instant, Jump, Maglev, Modulo, Outcome, PowerOfTwo,
+    Rendezvous, Ring, RingConfig, RoundRobin, Strategy, TtlCache, hash, hash_u64,
 };
 use chring_benches::{Counting, backend_name, str_key};
 
@@ -95,7 +95,7 @@ fn lookups_allocate_nothing() {
                 for k in 0..KEYS {
                     let b = s.pick(hash_u64(k)).expect("backend");
                     s.start(b).expect("start");
-                    s.finish(b).expect("finish");
+                    s.finish(b, Outcome::default()).expect("finish");
                     sum += u64::from(b.0);
                 }
                 for k in &str_keys {

@@ -27,7 +27,7 @@ use crate::{
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 #[non_exhaustive]
 pub enum Error {
-    /// From [`Strategy::add`](crate::Strategy::add).
+    /// From [`Membership::add`](crate::Membership::add).
     Add(AddError),
     /// From an `add_many` of a strategy ([`Ring::add_many`](crate::Ring::add_many)).
     AddBatch(BatchError<AddError>),

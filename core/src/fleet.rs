@@ -43,8 +43,8 @@ pub struct Backend {
     pub weight: u32,
     /// Health: `false` means "marked down", skipped by lookups that honour health.
     pub up: bool,
-    /// Requests in flight, as reported through [`Strategy::start`](crate::Strategy::start)
-    /// and [`Strategy::finish`](crate::Strategy::finish).
+    /// Requests in flight, as reported through [`LoadAware::start`](crate::LoadAware::start)
+    /// and [`LoadAware::finish`](crate::LoadAware::finish).
     pub load: u32,
 }
 
@@ -66,6 +66,10 @@ pub enum AddError {
     /// The strategy's point / bucket storage (a compile-time capacity) cannot hold
     /// this backend's share at this weight.
     NoRoom,
+    /// The name does not suit this placement: empty or longer than its name
+    /// storage, or not in the form it needs (the compat adapters of
+    /// `compat::placement`; chring's own strategies take any name).
+    BadName,
 }
 
 impl fmt::Display for AddError {
@@ -77,6 +81,7 @@ impl fmt::Display for AddError {
             AddError::ZeroWeight => "weight must be at least 1",
             AddError::WeightTooLarge => "weight exceeds MAX_WEIGHT (65535)",
             AddError::NoRoom => "not enough point/bucket capacity for this backend's weight",
+            AddError::BadName => "the name does not suit this placement (length or form)",
         })
     }
 }

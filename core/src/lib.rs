@@ -23,8 +23,23 @@
 //! | [`compat`] | nginx, twemproxy (ketama) and HAProxy placement, bit for bit | as each daemon | as each daemon |
 //! | [`protocol`] | line protocol and [`protocol::Controller`]: a balancer driven over a UART | *O*(1) per byte | |
 //!
-//! All strategies implement [`Strategy`]: pick a backend for a key hash, add and
-//! remove backends, mark them up or down, and (optionally) take load feedback.
+//! ## One vocabulary
+//!
+//! Every strategy takes the key's 64-bit hash and uses the same verbs:
+//!
+//! - `lookup(key_hash)`: **pure placement**, health and load ignored; `None`
+//!   only with no backend (every key-affine strategy, [`Placement::lookup`]).
+//! - `pick(key_hash)`: where the request goes **now**: never a backend marked
+//!   down, `None` when none is up; load-aware strategies also weigh load
+//!   ([`Placement::pick`], [`LoadAware::pick`]).
+//! - `add` / `remove` / `set_up` ([`Membership`]) change the fleet; `start` /
+//!   `finish` ([`LoadAware`], with an [`Outcome`]) report load.
+//!
+//! Keyed strategies are [`Placement`]s (`&self` only, so a proxy shares one
+//! between threads and swaps it on a fleet change); every strategy is a
+//! [`Strategy`] (object safe: `&mut dyn Strategy` switches at run time);
+//! [`StrategyKind`] names them. [`strategy::traits`] has the table of which
+//! type implements what; `use chring::prelude::*` imports every trait.
 //!
 //! ## Example
 //!
@@ -101,6 +116,13 @@ pub mod hash;
 pub mod protocol;
 pub mod ring;
 pub mod strategy;
+
+/// The strategy traits, for a glob import: `use chring::prelude::*;` brings
+/// every trait method (`add`, `pick`, `start`, `finish`, `backends`, ...) into
+/// scope on every strategy.
+pub mod prelude {
+    pub use crate::strategy::{FleetView, LoadAware, Membership, Placement, Strategy};
+}
 pub mod time;
 #[cfg(feature = "workload")]
 #[cfg_attr(docsrs, doc(cfg(feature = "workload")))]
@@ -114,7 +136,8 @@ pub use fleet::{
 pub use hash::{hash, hash_seeded, hash_u64, mix};
 pub use ring::{ConfigError, Replicas, Ring, RingConfig};
 pub use strategy::{
-    BoundedLoad, Jump, Maglev, Modulo, PowerOfTwo, Rendezvous, RoundRobin, Strategy,
+    BoundedLoad, FleetView, Jump, LoadAware, Maglev, Membership, Modulo, Outcome, Placement,
+    PowerOfTwo, Rendezvous, RoundRobin, Strategy, StrategyKind, UnknownStrategy,
 };
 pub use time::{ClockError, Duration, Instant};
 

@@ -34,8 +34,8 @@ use core::fmt;
 
 use chring::flow;
 use chring::{
-    AddError, Backend, BackendId, CacheStats, ClockError, Duration, Instant, LoadError, Strategy,
-    TtlCache, UnknownBackend,
+    AddError, Backend, BackendId, CacheStats, ClockError, Duration, FleetView, Instant, LoadAware,
+    LoadError, Membership, Outcome, Placement, Strategy, TtlCache, UnknownBackend,
 };
 
 /// The flow table's key: a 32-bit hash of the flow's 5-tuple (see the
@@ -131,10 +131,16 @@ impl<S: ?Sized> fmt::Debug for Borrowed<'_, S> {
     }
 }
 
-impl<S: Strategy + ?Sized> Strategy for Borrowed<'_, S> {
+impl<S: Strategy + ?Sized> FleetView for Borrowed<'_, S> {
     fn name(&self) -> &'static str {
         self.0.name()
     }
+    fn backends(&self) -> &[Backend] {
+        self.0.backends()
+    }
+}
+
+impl<S: Strategy + ?Sized> Membership for Borrowed<'_, S> {
     fn add(&mut self, id: BackendId, name: &[u8], weight: u32) -> Result<(), AddError> {
         self.0.add(id, name, weight)
     }
@@ -144,20 +150,26 @@ impl<S: Strategy + ?Sized> Strategy for Borrowed<'_, S> {
     fn set_up(&mut self, id: BackendId, up: bool) -> Result<(), UnknownBackend> {
         self.0.set_up(id, up)
     }
+}
+
+impl<S: Strategy + ?Sized> LoadAware for Borrowed<'_, S> {
     fn pick(&mut self, key_hash: u64) -> Option<BackendId> {
         self.0.pick(key_hash)
     }
     fn start(&mut self, id: BackendId) -> Result<(), LoadError> {
         self.0.start(id)
     }
-    fn finish(&mut self, id: BackendId) -> Result<(), LoadError> {
-        self.0.finish(id)
+    fn finish(&mut self, id: BackendId, outcome: Outcome) -> Result<(), LoadError> {
+        self.0.finish(id, outcome)
     }
-    fn backends(&self) -> &[Backend] {
-        self.0.backends()
-    }
+}
+
+impl<S: Strategy + ?Sized> Strategy for Borrowed<'_, S> {
     fn is_keyed(&self) -> bool {
         self.0.is_keyed()
+    }
+    fn placement(&self) -> Option<&dyn Placement> {
+        self.0.placement()
     }
 }
 
@@ -555,7 +567,7 @@ mod tests {
         assert!(format!("{s:?}").contains("Borrowed"));
         let mut s = Borrowed(&mut ring);
         s.start(BackendId(0)).unwrap();
-        s.finish(BackendId(0)).unwrap();
+        s.finish(BackendId(0), Outcome::default()).unwrap();
         assert_eq!(ring.backends()[0].load, 0);
     }
 

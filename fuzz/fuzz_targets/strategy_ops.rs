@@ -5,21 +5,23 @@
 //! names and weights (including 0, `MAX_WEIGHT`, `MAX_WEIGHT + 1`, `u32::MAX`),
 //! is applied to Ring, Maglev, Jump, Rendezvous, BoundedLoad, PowerOfTwo,
 //! Modulo and RoundRobin. After every step, per strategy (the contract of
-//! `Strategy` in core/src/strategy/mod.rs):
+//! `Strategy` and `Placement` in core/src/strategy/traits.rs):
 //! - `backends()` is the model's fleet, in insertion order (id, weight, up, load);
 //! - an `Ok` add / remove / set_up / start / finish is one the model allows, an
 //!   `Err` names a reason that holds, and leaves the fleet unchanged;
 //! - `pick(k)` is `None` exactly when no backend is up, else a backend of the
 //!   fleet that is up; a key-affine strategy (`is_keyed`) answers the same
 //!   twice in a row;
-//! - the ring's `lookup` (health ignored) is `None` exactly when it is empty,
-//!   and `replicas(k, n)` gives `min(n, len)` distinct backends.
+//! - a keyed strategy's `Placement` (`placement()`): `lookup` (health
+//!   ignored) is `None` exactly when it is empty, its `pick` is the strategy's,
+//!   and equals `lookup` when every backend is up;
+//! - the ring's `replicas(k, n)` gives `min(n, len)` distinct backends.
 #![no_main]
 
 use arbitrary::Arbitrary;
 use chring::{
     AddError, Backend, BackendId, BoundedLoad, Jump, LoadError, MAX_WEIGHT, Maglev, Modulo,
-    PowerOfTwo, Rendezvous, RingConfig, RoundRobin, Strategy, UnknownBackend, WeightError,
+    Outcome, PowerOfTwo, Rendezvous, RingConfig, RoundRobin, Strategy, UnknownBackend, WeightError,
 };
 use libfuzzer_sys::fuzz_target;
 
@@ -28,13 +30,34 @@ type Ring = chring::Ring<B, 256, 16>;
 
 #[derive(Debug, Arbitrary)]
 enum Op {
-    Add { id: u8, name: Name, weight: u8 },
-    Remove { id: u8 },
-    SetUp { id: u8, up: bool },
-    SetWeight { id: u8, weight: u8 },
-    Pick { key: u64 },
-    Start { id: u8 },
-    Finish { id: u8 },
+    Add {
+        id: u8,
+        name: Name,
+        weight: u8,
+    },
+    Remove {
+        id: u8,
+    },
+    SetUp {
+        id: u8,
+        up: bool,
+    },
+    SetWeight {
+        id: u8,
+        weight: u8,
+    },
+    Pick {
+        key: u64,
+    },
+    Start {
+        id: u8,
+    },
+    Finish {
+        id: u8,
+        latency_us: u32,
+        ok: bool,
+        at_us: u64,
+    },
 }
 
 /// Names: mostly from a small pool (so duplicates happen), or any bytes.
@@ -239,6 +262,22 @@ fn step(u: &mut Under, op: &Op) {
             if u.t.s().is_keyed() {
                 assert_eq!(u.t.s().pick(*key), first, "{name}: same key, other answer");
             }
+            // The Placement contract: lookup ignores health (None only when
+            // empty), the &self pick is the Strategy's, and equals lookup when
+            // every backend is up.
+            let all_up = u.m.backends.iter().all(|b| b.3);
+            if let Some(p) = u.t.s().placement() {
+                let owner = p.lookup(*key);
+                assert_eq!(owner.is_none(), u.m.backends.is_empty(), "{name}: lookup");
+                assert!(
+                    owner.is_none_or(|o| u.m.find(o).is_some()),
+                    "{name}: lookup"
+                );
+                assert_eq!(p.pick(*key), first, "{name}: Placement::pick");
+                if all_up {
+                    assert_eq!(owner, first, "{name}: pick != lookup with all up");
+                }
+            }
             if let Some(ring) = u.t.ring() {
                 assert_eq!(ring.lookup(*key).is_none(), u.m.backends.is_empty());
                 let n = (*key % 11) as usize;
@@ -271,9 +310,14 @@ fn step(u: &mut Under, op: &Op) {
                 ),
             }
         }
-        Op::Finish { id: i } => {
+        Op::Finish {
+            id: i,
+            latency_us,
+            ok,
+            at_us,
+        } => {
             let id = id(*i);
-            let r = u.t.s().finish(id);
+            let r = u.t.s().finish(id, Outcome::new(*latency_us, *ok, *at_us));
             match u.m.find(id) {
                 Some(slot) if u.m.backends[slot].4 > 0 => {
                     assert_eq!(r, Ok(()), "{name}: finish");

@@ -130,7 +130,7 @@ pub struct ScenarioFlags {
     /// Strategies compared in scenario A (comma-separated).
     #[arg(
         long,
-        value_enum,
+        value_parser = crate::sim::strategy::strategy_parser(),
         value_delimiter = ',',
         default_value = "ring,round_robin",
         help_heading = "Scenario A"
@@ -150,7 +150,7 @@ pub struct ScenarioFlags {
     /// Strategies compared in scenario B (comma-separated).
     #[arg(
         long,
-        value_enum,
+        value_parser = crate::sim::strategy::strategy_parser(),
         value_delimiter = ',',
         default_value = "ring,modulo",
         help_heading = "Scenario B"

@@ -33,7 +33,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail, ensure};
 use chring::protocol::rig::{self, HIL_LINE, HilController};
-use chring::protocol::{LineBuffer, StrategyKind};
+use chring::protocol::{KINDS, LineBuffer, StrategyKind};
 use clap::{Args, ValueEnum};
 
 use crate::args::ScenarioFlags;
@@ -100,9 +100,12 @@ pub struct HilArgs {
 }
 
 fn parse_strategy(s: &str) -> Result<StrategyKind, String> {
-    StrategyKind::parse(s).ok_or_else(|| {
-        format!("unknown strategy '{s}'; use ring, maglev, jump, rendezvous or modulo")
-    })
+    match StrategyKind::parse(s) {
+        Ok(kind) if KINDS.contains(&kind) => Ok(kind),
+        _ => Err(format!(
+            "unknown strategy '{s}'; use ring, maglev, jump, rendezvous or modulo"
+        )),
+    }
 }
 
 /// One line to send, and what it is for the report.

@@ -150,13 +150,13 @@ pub fn read_backends(path: &Path) -> Result<Vec<BackendLine>, UsageError> {
 /// A message for unknown strategies and for those that are not key-affine.
 pub fn parse_route_strategy(name: &str) -> Result<StrategyKind, String> {
     const OK: &str = "ring, maglev, jump, rendezvous, modulo";
-    match StrategyKind::from_name(name) {
-        Some(k) if k.is_key_affine() => Ok(k),
-        Some(k) => Err(format!(
+    match name.parse::<StrategyKind>() {
+        Ok(k) if k.is_key_affine() => Ok(k),
+        Ok(k) => Err(format!(
             "strategy '{k}' is not key-affine (it picks by request order or load, not by key), \
              so it cannot route keys; use one of {OK}"
         )),
-        None => Err(format!("unknown strategy '{name}'; use one of {OK}")),
+        Err(_) => Err(format!("unknown strategy '{name}'; use one of {OK}")),
     }
 }
 

@@ -1,6 +1,9 @@
 //! Load-aware and stateful strategies behave as documented.
 
-use chring::{BackendId, BoundedLoad, PowerOfTwo, RingConfig, RoundRobin, Strategy};
+use chring::prelude::*;
+use chring::{
+    BackendId, BoundedLoad, LoadAware, Outcome, PowerOfTwo, RingConfig, RoundRobin, Strategy,
+};
 
 use crate::common::{equal, fill, keys};
 
@@ -37,7 +40,7 @@ fn bounded_load_caps_every_backend() {
     }
     // With no load in flight it routes as the plain ring.
     for b in s.backends().iter().map(|b| b.id).collect::<Vec<_>>() {
-        while s.finish(b).is_ok() {}
+        while s.finish(b, Outcome::default()).is_ok() {}
     }
     assert_eq!(s.pick(hot), Some(first));
     assert_eq!(s.pick(hot), s.ring().lookup(hot));

@@ -1,9 +1,10 @@
 //! Bad input gets the documented error or `None`, never a panic, and leaves the
 //! fleet as it was.
 
+use chring::prelude::*;
 use chring::{
-    AddError, BackendId, BoundedLoad, ConfigError, Jump, LoadError, Maglev, Modulo, PowerOfTwo,
-    Rendezvous, Ring, RingConfig, RoundRobin, Strategy, UnknownBackend,
+    AddError, BackendId, BoundedLoad, ConfigError, Jump, LoadError, Maglev, Modulo, Outcome,
+    PowerOfTwo, Rendezvous, Ring, RingConfig, RoundRobin, Strategy, UnknownBackend,
 };
 
 fn all() -> Vec<Box<dyn Strategy>> {
@@ -63,9 +64,13 @@ fn every_strategy_rejects_bad_input() {
         s.add(BackendId(1), b"b", 1).unwrap();
         assert_eq!(s.add(BackendId(2), b"c", 1), Err(AddError::Full), "{name}");
         assert_eq!(s.len(), 2, "{name}: errors left the fleet unchanged");
-        assert_eq!(s.finish(BackendId(0)), Err(LoadError::NotStarted), "{name}");
+        assert_eq!(
+            s.finish(BackendId(0), Outcome::default()),
+            Err(LoadError::NotStarted),
+            "{name}"
+        );
         s.start(BackendId(0)).unwrap();
-        s.finish(BackendId(0)).unwrap();
+        s.finish(BackendId(0), Outcome::default()).unwrap();
         // Everything down: no answer, no panic.
         s.set_up(BackendId(0), false).unwrap();
         s.set_up(BackendId(1), false).unwrap();

@@ -14,6 +14,8 @@ mod errors;
 mod behaviour;
 // Property tests: the ring against a naive model built from the contract.
 mod model;
+// The strategy traits as a proxy and a device use them (issue 11).
+mod traits;
 // host-sim: the specification's key assertions, determinism, charts.
 mod host_sim;
 // The README's hand-typed scenario figures against docs/results/results.json.

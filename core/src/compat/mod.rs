@@ -8,5 +8,6 @@
 pub mod haproxy;
 pub mod libmemcached;
 pub mod nginx;
+pub mod placement;
 pub mod twemproxy;
 mod util;

@@ -14,7 +14,7 @@ use crate::Duration;
 /// The controller of the hardware-in-the-loop firmware (`firmware/src/bin/hil.rs`),
 /// which `host-sim hil` also runs locally to check every reply: 8 servers, a ring
 /// of up to 768 points ([`HIL_VNODES`] per unit of weight, so a total weight of
-/// 12), Maglev with 1031 entries, a 256-entry flow table. About 16 KiB.
+/// 12), Maglev with 1031 entries, a 256-entry flow table. About 19 KiB.
 pub type HilController = Controller<8, 768, 1031, 256>;
 
 /// Ring points per unit of weight of [`HilController`].

@@ -4,7 +4,7 @@
 
 use crate::fleet::{AddError, BackendId, LoadError, UnknownBackend};
 use crate::ring::{ConfigError, Ring, RingConfig};
-use crate::strategy::Strategy;
+use crate::strategy::{FleetView, LoadAware, Membership, Outcome, Placement, Strategy};
 
 /// A ring whose backends accept at most `ceil(c x (in_flight + 1) x w / W)`
 /// requests in flight (`c` the balance factor, `w` the backend's weight, `W` the
@@ -12,9 +12,10 @@ use crate::strategy::Strategy;
 /// A key goes to the first backend clockwise from its position that is up and
 /// under that capacity, so no backend carries more than `c` times its fair share.
 ///
-/// The caller reports load with [`Strategy::start`] when a request begins on the
-/// picked backend and [`Strategy::finish`] when it ends; [`pick`](Strategy::pick)
-/// itself does not count. With no load reported it routes exactly as the ring.
+/// The caller reports load with [`LoadAware::start`] when a request begins on the
+/// picked backend and [`LoadAware::finish`] when it ends; [`pick`](LoadAware::pick)
+/// itself does not count. With no load reported it picks exactly as the ring's
+/// [`pick`](Ring::pick). [`lookup`](Self::lookup) is the ring's pure placement.
 ///
 /// Cost: as the ring (*O*(1) expected) while the key's backend is up and under
 /// capacity; otherwise a walk of the ring, one step per point passed.
@@ -50,6 +51,14 @@ impl<const B: usize, const P: usize, const I: usize> BoundedLoad<B, P, I> {
     #[must_use]
     pub fn ring(&self) -> &Ring<B, P, I> {
         &self.ring
+    }
+
+    /// Pure placement: the ring's owner of `key_hash`, health and load
+    /// ignored. `None` with no backend.
+    #[must_use]
+    #[inline]
+    pub fn lookup(&self, key_hash: u64) -> Option<BackendId> {
+        self.ring.lookup(key_hash)
     }
 
     /// The balance factor.
@@ -90,10 +99,16 @@ impl Capacity {
     }
 }
 
-impl<const B: usize, const P: usize, const I: usize> Strategy for BoundedLoad<B, P, I> {
+impl<const B: usize, const P: usize, const I: usize> FleetView for BoundedLoad<B, P, I> {
     fn name(&self) -> &'static str {
         "bounded"
     }
+    fn backends(&self) -> &[crate::Backend] {
+        self.ring.backends()
+    }
+}
+
+impl<const B: usize, const P: usize, const I: usize> Membership for BoundedLoad<B, P, I> {
     fn add(&mut self, id: BackendId, name: &[u8], weight: u32) -> Result<(), AddError> {
         self.ring.add(id, name, weight)
     }
@@ -103,6 +118,9 @@ impl<const B: usize, const P: usize, const I: usize> Strategy for BoundedLoad<B,
     fn set_up(&mut self, id: BackendId, up: bool) -> Result<(), UnknownBackend> {
         self.ring.set_up(id, up)
     }
+}
+
+impl<const B: usize, const P: usize, const I: usize> LoadAware for BoundedLoad<B, P, I> {
     fn pick(&mut self, key_hash: u64) -> Option<BackendId> {
         let fleet = self.ring.fleet();
         let cap = Capacity::new(self.c_milli, fleet.total_load(), fleet.up_weight());
@@ -128,13 +146,17 @@ impl<const B: usize, const P: usize, const I: usize> Strategy for BoundedLoad<B,
     fn start(&mut self, id: BackendId) -> Result<(), LoadError> {
         self.ring.fleet_mut().start(id)
     }
-    fn finish(&mut self, id: BackendId) -> Result<(), LoadError> {
+    /// Counts the request done; the outcome is not used.
+    fn finish(&mut self, id: BackendId, _outcome: Outcome) -> Result<(), LoadError> {
         self.ring.fleet_mut().finish(id)
     }
-    fn backends(&self) -> &[crate::Backend] {
-        self.ring.backends()
-    }
+}
+
+impl<const B: usize, const P: usize, const I: usize> Strategy for BoundedLoad<B, P, I> {
     fn is_keyed(&self) -> bool {
         false
+    }
+    fn placement(&self) -> Option<&dyn Placement> {
+        None
     }
 }

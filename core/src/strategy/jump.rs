@@ -1,8 +1,10 @@
 //! Jump consistent hash (Lamping & Veach, 2014), extended to remove any backend.
 
-use crate::fleet::{AddError, BackendId, Fleet, UnknownBackend};
+use crate::fleet::{AddError, Backend, BackendId, Fleet, UnknownBackend};
 use crate::hash::mix;
-use crate::strategy::{Strategy, fleet_methods};
+use crate::strategy::{
+    FleetView, LoadAware, Membership, Placement, Strategy, fleet_view, keyed_load, keyed_strategy,
+};
 
 /// Marks a bucket whose backend was removed.
 const HOLE: u32 = u32::MAX;
@@ -87,6 +89,7 @@ impl<const B: usize, const S: usize> Jump<B, S> {
         self.buckets.len()
     }
 
+    /// The backend of a bucket that is up.
     #[inline]
     fn live(&self, bucket: u32) -> Option<BackendId> {
         let e = *self.buckets.get(bucket as usize)?;
@@ -94,40 +97,71 @@ impl<const B: usize, const S: usize> Jump<B, S> {
         (e >> 16 == UP >> 16).then_some(BackendId(e as u16))
     }
 
-    /// The backend for `key_hash` among backends that are up.
+    /// The backend of a bucket that is not a hole, up or down.
+    #[inline]
+    fn owned(&self, bucket: u32) -> Option<BackendId> {
+        let e = *self.buckets.get(bucket as usize)?;
+        (e != HOLE).then_some(BackendId(e as u16))
+    }
+
+    /// Pure placement: the backend for `key_hash`, health ignored (holes left
+    /// by removed backends are retried; buckets of down backends are not).
+    /// `None` with no backend. *O*(ln n) per attempt.
     #[must_use]
     #[inline]
     pub fn lookup(&self, key_hash: u64) -> Option<BackendId> {
+        let n = self.buckets.len() as u32;
+        let first = jump_hash(key_hash, n);
+        match self.owned(first) {
+            Some(id) => Some(id),
+            None => self.retry(key_hash, n, first, Self::owned),
+        }
+    }
+
+    /// The backend for `key_hash` among backends that are up: a key whose
+    /// bucket is a hole or down retries (see [`Jump`]). `None` when none is up.
+    #[must_use]
+    #[inline]
+    pub fn pick(&self, key_hash: u64) -> Option<BackendId> {
         let n = self.buckets.len() as u32;
         // Attempt 0, the only one unless the bucket is a hole or down: small
         // enough to inline, with the retries out of line.
         let first = jump_hash(key_hash, n);
         match self.live(first) {
             Some(id) => Some(id),
-            None => self.retry(key_hash, n, first),
+            None => self.retry(key_hash, n, first, Self::live),
         }
     }
 
-    /// Attempts `1..MAX_ATTEMPTS` of [`lookup`](Self::lookup), then the scan.
+    /// Attempts `1..MAX_ATTEMPTS` of [`pick`](Self::pick) or
+    /// [`lookup`](Self::lookup) (`accept` says which buckets qualify), then the
+    /// scan.
     #[cold]
     #[inline(never)]
-    fn retry(&self, key_hash: u64, n: u32, first: u32) -> Option<BackendId> {
+    fn retry(
+        &self,
+        key_hash: u64,
+        n: u32,
+        first: u32,
+        accept: fn(&Self, u32) -> Option<BackendId>,
+    ) -> Option<BackendId> {
         let mut last = first;
         for attempt in 1..MAX_ATTEMPTS {
             last = jump_hash(mix(key_hash, attempt), n);
-            if let Some(id) = self.live(last) {
+            if let Some(id) = accept(self, last) {
                 return Some(id);
             }
         }
-        (1..=n).find_map(|d| self.live((last + d) % n))
+        (1..=n).find_map(|d| accept(self, (last + d) % n))
     }
-}
 
-impl<const B: usize, const S: usize> Strategy for Jump<B, S> {
-    fn name(&self) -> &'static str {
-        "jump"
-    }
-    fn add(&mut self, id: BackendId, name: &[u8], weight: u32) -> Result<(), AddError> {
+    /// Adds a backend: its `weight` buckets fill holes first (lowest first),
+    /// then append. *O*(buckets).
+    ///
+    /// # Errors
+    /// [`AddError`] ([`AddError::NoRoom`] when the `S` buckets cannot hold
+    /// it); the fleet is unchanged on error.
+    pub fn add(&mut self, id: BackendId, name: &[u8], weight: u32) -> Result<(), AddError> {
         let h = self.fleet.check_add(id, name, weight)?;
         let holes = self.buckets.iter().filter(|&&s| s == HOLE).count();
         let need = (weight as usize).saturating_sub(holes);
@@ -150,7 +184,12 @@ impl<const B: usize, const S: usize> Strategy for Jump<B, S> {
         }
         Ok(())
     }
-    fn remove(&mut self, id: BackendId) -> Result<(), UnknownBackend> {
+
+    /// Removes a backend: its buckets become holes. *O*(buckets).
+    ///
+    /// # Errors
+    /// [`UnknownBackend`] if no backend has this id.
+    pub fn remove(&mut self, id: BackendId) -> Result<(), UnknownBackend> {
         let slot = self.fleet.slot(id).ok_or(UnknownBackend(id))?;
         for s in self.buckets.iter_mut() {
             if *s != HOLE && *s as u16 == id.0 {
@@ -160,7 +199,12 @@ impl<const B: usize, const S: usize> Strategy for Jump<B, S> {
         self.fleet.remove_slot(slot);
         Ok(())
     }
-    fn set_up(&mut self, id: BackendId, up: bool) -> Result<(), UnknownBackend> {
+
+    /// Marks a backend up or down (its buckets' flags). *O*(buckets).
+    ///
+    /// # Errors
+    /// [`UnknownBackend`] if no backend has this id.
+    pub fn set_up(&mut self, id: BackendId, up: bool) -> Result<(), UnknownBackend> {
         self.fleet.set_up(id, up)?;
         let entry = u32::from(id.0) | if up { UP } else { 0 };
         for s in self.buckets.iter_mut() {
@@ -170,10 +214,45 @@ impl<const B: usize, const S: usize> Strategy for Jump<B, S> {
         }
         Ok(())
     }
-    fn pick(&mut self, key_hash: u64) -> Option<BackendId> {
-        self.lookup(key_hash)
+
+    /// The backends, in insertion order.
+    #[must_use]
+    pub fn backends(&self) -> &[Backend] {
+        self.fleet.as_slice()
     }
-    fleet_methods!(without_set_up);
+}
+
+impl<const B: usize, const S: usize> FleetView for Jump<B, S> {
+    fleet_view!("jump", |s| s.fleet);
+}
+
+impl<const B: usize, const S: usize> Placement for Jump<B, S> {
+    fn lookup(&self, key_hash: u64) -> Option<BackendId> {
+        Jump::lookup(self, key_hash)
+    }
+    fn pick(&self, key_hash: u64) -> Option<BackendId> {
+        Jump::pick(self, key_hash)
+    }
+}
+
+impl<const B: usize, const S: usize> Membership for Jump<B, S> {
+    fn add(&mut self, id: BackendId, name: &[u8], weight: u32) -> Result<(), AddError> {
+        Jump::add(self, id, name, weight)
+    }
+    fn remove(&mut self, id: BackendId) -> Result<(), UnknownBackend> {
+        Jump::remove(self, id)
+    }
+    fn set_up(&mut self, id: BackendId, up: bool) -> Result<(), UnknownBackend> {
+        Jump::set_up(self, id, up)
+    }
+}
+
+impl<const B: usize, const S: usize> LoadAware for Jump<B, S> {
+    keyed_load!(|s| s.fleet);
+}
+
+impl<const B: usize, const S: usize> Strategy for Jump<B, S> {
+    keyed_strategy!();
 }
 
 #[cfg(test)]

@@ -1,9 +1,11 @@
 //! Maglev hashing (Eisenbud et al., "Maglev: A Fast and Reliable Software Network
 //! Load Balancer", NSDI 2016).
 
-use crate::fleet::{AddError, BackendId, BatchError, Fleet, UnknownBackend};
+use crate::fleet::{AddError, Backend, BackendId, BatchError, Fleet, UnknownBackend};
 use crate::hash::{mix, position, reduce32};
-use crate::strategy::{Strategy, fleet_methods};
+use crate::strategy::{
+    FleetView, LoadAware, Membership, Placement, Strategy, fleet_view, keyed_load, keyed_strategy,
+};
 
 /// Seeds that derive a backend's permutation from its name hash.
 const OFFSET_SEED: u64 = 0x6d61_676c_6576_6f66; // "maglevof"
@@ -43,17 +45,25 @@ const fn is_prime(m: usize) -> bool {
 /// *O*(M log n) for the turn order when weights differ (a binary heap of the
 /// backends; equal weights take turns round robin, *O*(1) each), with no
 /// allocation. [`add_many`](Self::add_many) adds a whole fleet with one rebuild.
-/// Memory: 2 bytes per entry plus 16 per backend (the rebuild's scratch: cursor,
-/// step, and next turn: count, weight, slot). Disruption: a backend's keys all move when it
+/// Memory: 4 bytes per entry (two tables: the placement over every backend,
+/// which [`lookup`](Self::lookup) reads, and the table over the backends that
+/// are up, which [`pick`](Self::pick) reads; equal, and copied rather than
+/// rebuilt, while every backend is up) plus 16 per backend (the rebuild's
+/// scratch: cursor, step, and next turn: count, weight, slot). Disruption: a backend's keys all move when it
 /// leaves, and about `1/n` of keys move to a new one, plus a small excess that
 /// shrinks as `M / n` grows (the paper recommends `M > 100 n`; with `M = 65537` and
 /// 5 → 6 backends the excess is under 1% of keys, checked in the tests). Backends
-/// marked down are left out of the rebuilt table.
+/// marked down are left out of the table [`pick`](Self::pick) reads (Maglev's
+/// own health model: a health change rebuilds that table, so a few keys of up
+/// backends move too); [`lookup`](Self::lookup) keeps them.
 #[derive(Debug, Clone)]
 pub struct Maglev<const B: usize, const M: usize> {
     fleet: Fleet<B>,
-    /// During a rebuild: backend slots (`EMPTY` = unclaimed); after it: ids.
+    /// The table over the backends that are up (what `pick` reads). During a
+    /// rebuild: backend slots (`EMPTY` = unclaimed); after it: ids.
     table: [u16; M],
+    /// The table over every backend, health ignored (what `lookup` reads).
+    placement: [u16; M],
     /// Per slot, rebuild scratch: the next permutation entry to try.
     next: [u32; B],
     /// Per slot, rebuild scratch: `M - skip` (the step without `%`).
@@ -61,7 +71,10 @@ pub struct Maglev<const B: usize, const M: usize> {
     /// Rebuild scratch: the up backends' next turns; a min-heap by time when
     /// weights differ, in insertion order when they are equal.
     turns: [Turn; B],
+    /// Some backend is up: `table` is valid.
     filled: bool,
+    /// Some backend exists: `placement` is valid.
+    placed: bool,
 }
 
 /// A backend's next turn during a rebuild: turn `t` of slot `slot`, weight `w`.
@@ -132,10 +145,12 @@ impl<const B: usize, const M: usize> Maglev<B, M> {
         Self {
             fleet: Fleet::new(),
             table: [EMPTY; M],
+            placement: [EMPTY; M],
             next: [0; B],
             back: [0; B],
             turns: [Turn::ZERO; B],
             filled: false,
+            placed: false,
         }
     }
 
@@ -145,10 +160,24 @@ impl<const B: usize, const M: usize> Maglev<B, M> {
         M
     }
 
-    /// The backend owning `key_hash`: one table read.
+    /// Pure placement: the backend owning `key_hash` in the table over every
+    /// backend, health ignored. `None` with no backend. One table read.
     #[must_use]
     #[inline]
     pub fn lookup(&self, key_hash: u64) -> Option<BackendId> {
+        if !self.placed {
+            return None;
+        }
+        self.placement
+            .get(reduce32(position(key_hash), M as u32) as usize)
+            .map(|&id| BackendId(id))
+    }
+
+    /// The backend owning `key_hash` in the table over the backends that are
+    /// up. `None` when none is up. One table read.
+    #[must_use]
+    #[inline]
+    pub fn pick(&self, key_hash: u64) -> Option<BackendId> {
         if !self.filled {
             return None;
         }
@@ -157,8 +186,52 @@ impl<const B: usize, const M: usize> Maglev<B, M> {
             .map(|&id| BackendId(id))
     }
 
+    /// Adds a backend and rebuilds the tables (see [`Maglev`] for the cost;
+    /// [`add_many`](Self::add_many) adds a fleet with one rebuild).
+    ///
+    /// # Errors
+    /// [`AddError`]; the fleet is unchanged on error.
+    pub fn add(&mut self, id: BackendId, name: &[u8], weight: u32) -> Result<(), AddError> {
+        let h = self.fleet.check_add(id, name, weight)?;
+        self.fleet.push(id, h, weight)?;
+        self.rebuild();
+        Ok(())
+    }
+
+    /// Removes a backend and rebuilds the tables.
+    ///
+    /// # Errors
+    /// [`UnknownBackend`] if no backend has this id.
+    pub fn remove(&mut self, id: BackendId) -> Result<(), UnknownBackend> {
+        let slot = self.fleet.slot(id).ok_or(UnknownBackend(id))?;
+        self.fleet.remove_slot(slot);
+        self.rebuild();
+        Ok(())
+    }
+
+    /// Marks a backend up or down; a change rebuilds the table `pick` reads
+    /// (a copy of the placement when every backend is up again).
+    ///
+    /// # Errors
+    /// [`UnknownBackend`] if no backend has this id.
+    pub fn set_up(&mut self, id: BackendId, up: bool) -> Result<(), UnknownBackend> {
+        let slot = self.fleet.slot(id).ok_or(UnknownBackend(id))?;
+        let was = self.fleet.get(slot).map(|b| b.up);
+        self.fleet.set_up(id, up)?;
+        if was != Some(up) {
+            self.rebuild_live();
+        }
+        Ok(())
+    }
+
+    /// The backends, in insertion order.
+    #[must_use]
+    pub fn backends(&self) -> &[Backend] {
+        self.fleet.as_slice()
+    }
+
     /// Adds several backends, `(id, name, weight)` each, and rebuilds the table
-    /// once (one [`Strategy::add`] per backend rebuilds it every time). The
+    /// once (one [`add`](Self::add) per backend rebuilds it every time). The
     /// result is identical to adding them one by one. Cost: one rebuild (see
     /// [`Maglev`]) plus *O*(n) per backend for the duplicate checks.
     ///
@@ -199,7 +272,25 @@ impl<const B: usize, const M: usize> Maglev<B, M> {
         })
     }
 
+    /// Rebuilds both tables after the fleet changed.
     fn rebuild(&mut self) {
+        self.fill(true);
+        self.rebuild_live();
+    }
+
+    /// Rebuilds the table of up backends: a copy of the placement while every
+    /// backend is up.
+    fn rebuild_live(&mut self) {
+        if self.fleet.all_up() {
+            self.table.copy_from_slice(&self.placement);
+            self.filled = self.placed;
+        } else {
+            self.fill(false);
+        }
+    }
+
+    /// Fills `placement` (`all`: every backend) or `table` (the up ones).
+    fn fill(&mut self, all: bool) {
         let m = M as u64;
         let backends = self.fleet.as_slice();
         // The up backends' first turns in insertion order, each slot with its
@@ -208,7 +299,7 @@ impl<const B: usize, const M: usize> Maglev<B, M> {
         let mut equal = true;
         let mut first_weight = None;
         for (slot, b) in backends.iter().enumerate() {
-            if !b.up {
+            if !b.up && !all {
                 continue;
             }
             let (Some(turn), Some(next), Some(back)) = (
@@ -230,16 +321,22 @@ impl<const B: usize, const M: usize> Maglev<B, M> {
             ups += 1;
             equal &= *first_weight.get_or_insert(b.weight) == b.weight;
         }
-        self.filled = ups > 0;
-        if !self.filled {
+        let (table, filled) = if all {
+            (&mut self.placement, &mut self.placed)
+        } else {
+            (&mut self.table, &mut self.filled)
+        };
+        *filled = ups > 0;
+        if !*filled {
             return;
         }
-        self.table.fill(EMPTY);
+        table.fill(EMPTY);
         let turns = self.turns.get_mut(..ups).unwrap_or_default();
+        let (next, back) = (&mut self.next, &self.back);
         let mut claim_for = |slot: u16| {
             let s = usize::from(slot);
-            if let (Some(next), Some(&back)) = (self.next.get_mut(s), self.back.get(s)) {
-                claim(&mut self.table, next, back as usize, slot);
+            if let (Some(next), Some(&back)) = (next.get_mut(s), back.get(s)) {
+                claim(table, next, back as usize, slot);
             }
         };
         if equal {
@@ -267,7 +364,7 @@ impl<const B: usize, const M: usize> Maglev<B, M> {
             }
         }
         // Slots to ids, in place: a lookup is then a single read.
-        for t in self.table.iter_mut() {
+        for t in table.iter_mut() {
             *t = backends.get(usize::from(*t)).map_or(0, |b| b.id.0);
         }
     }
@@ -338,39 +435,37 @@ impl<const B: usize, const M: usize> Default for Maglev<B, M> {
     }
 }
 
-impl<const B: usize, const M: usize> Strategy for Maglev<B, M> {
-    fn name(&self) -> &'static str {
-        "maglev"
+impl<const B: usize, const M: usize> FleetView for Maglev<B, M> {
+    fleet_view!("maglev", |s| s.fleet);
+}
+
+impl<const B: usize, const M: usize> Placement for Maglev<B, M> {
+    fn lookup(&self, key_hash: u64) -> Option<BackendId> {
+        Maglev::lookup(self, key_hash)
     }
+    fn pick(&self, key_hash: u64) -> Option<BackendId> {
+        Maglev::pick(self, key_hash)
+    }
+}
+
+impl<const B: usize, const M: usize> Membership for Maglev<B, M> {
     fn add(&mut self, id: BackendId, name: &[u8], weight: u32) -> Result<(), AddError> {
-        let h = self.fleet.check_add(id, name, weight)?;
-        self.fleet.push(id, h, weight)?;
-        self.rebuild();
-        Ok(())
+        Maglev::add(self, id, name, weight)
     }
     fn remove(&mut self, id: BackendId) -> Result<(), UnknownBackend> {
-        let slot = self.fleet.slot(id).ok_or(UnknownBackend(id))?;
-        self.fleet.remove_slot(slot);
-        self.rebuild();
-        Ok(())
+        Maglev::remove(self, id)
     }
     fn set_up(&mut self, id: BackendId, up: bool) -> Result<(), UnknownBackend> {
-        let was = self
-            .fleet
-            .as_slice()
-            .iter()
-            .find(|b| b.id == id)
-            .map(|b| b.up);
-        self.fleet.set_up(id, up)?;
-        if was != Some(up) {
-            self.rebuild();
-        }
-        Ok(())
+        Maglev::set_up(self, id, up)
     }
-    fn pick(&mut self, key_hash: u64) -> Option<BackendId> {
-        self.lookup(key_hash)
-    }
-    fleet_methods!(without_set_up);
+}
+
+impl<const B: usize, const M: usize> LoadAware for Maglev<B, M> {
+    keyed_load!(|s| s.fleet);
+}
+
+impl<const B: usize, const M: usize> Strategy for Maglev<B, M> {
+    keyed_strategy!();
 }
 
 #[cfg(test)]

@@ -13,157 +13,75 @@
 //!
 //! Every strategy takes the key's 64-bit hash (from [`hash`](crate::hash()) or
 //! [`hash_u64`](crate::hash_u64)), never the key itself, so callers hash once and
-//! can route the same hash through several strategies. Health: backends marked
-//! down are never picked; what happens to their keys is documented per strategy.
+//! can route the same hash through several strategies.
+//!
+//! # One vocabulary
+//!
+//! - `lookup(key_hash)`: pure placement, health and load ignored; `None` only
+//!   with no backend. Every keyed strategy has it.
+//! - `pick(key_hash)`: where the request goes now: never a backend marked down
+//!   (`None` when none is up); load-aware strategies also weigh load.
+//! - `add` / `remove` / `set_up`: fleet changes; `start` / `finish`: load
+//!   feedback.
+//!
+//! The traits ([`FleetView`], [`Placement`], [`Membership`], [`LoadAware`],
+//! [`Strategy`]) and which type implements which are described in
+//! [`traits`]. The keyed types also have `lookup`, `pick`, `add`, `remove`,
+//! `set_up` and `backends` as inherent methods, so callers that know the type
+//! need no trait import; otherwise `use chring::prelude::*`.
 
 mod bounded;
 mod jump;
+mod kind;
 mod maglev;
 mod modulo;
 mod p2c;
 mod rendezvous;
 mod round_robin;
 
+pub mod traits;
+
 pub use bounded::BoundedLoad;
 pub use jump::{Jump, jump_hash};
+pub use kind::{StrategyKind, UnknownStrategy};
 pub use maglev::Maglev;
 pub use modulo::Modulo;
 pub use p2c::PowerOfTwo;
 pub use rendezvous::Rendezvous;
 pub use round_robin::RoundRobin;
+pub use traits::{FleetView, LoadAware, Membership, Outcome, Placement, Strategy};
 
-use crate::fleet::{AddError, Backend, BackendId, LoadError, UnknownBackend};
+pub(crate) use traits::{fleet_view, keyed_load, keyed_strategy};
+
+use crate::fleet::{AddError, BackendId, UnknownBackend};
 use crate::ring::Ring;
 
-/// Picks a backend for a key; the fleet changes through the same trait.
-///
-/// Object safe, so a host can switch strategies at run time behind
-/// `&mut dyn Strategy`.
-pub trait Strategy {
-    /// A short stable name: `"ring"`, `"maglev"`, `"jump"`, `"rendezvous"`,
-    /// `"bounded"`, `"modulo"`, `"p2c"`, `"round_robin"`.
-    fn name(&self) -> &'static str;
-
-    /// Adds a backend.
-    ///
-    /// # Errors
-    /// [`AddError`]; the fleet is unchanged on error.
-    fn add(&mut self, id: BackendId, name: &[u8], weight: u32) -> Result<(), AddError>;
-
-    /// Removes a backend.
-    ///
-    /// # Errors
-    /// [`UnknownBackend`] if no backend has this id.
-    fn remove(&mut self, id: BackendId) -> Result<(), UnknownBackend>;
-
-    /// Marks a backend up (`true`) or down.
-    ///
-    /// # Errors
-    /// [`UnknownBackend`] if no backend has this id.
-    fn set_up(&mut self, id: BackendId, up: bool) -> Result<(), UnknownBackend>;
-
-    /// The backend for a key hash, among backends that are up. `None` when no
-    /// backend is up.
-    fn pick(&mut self, key_hash: u64) -> Option<BackendId>;
-
-    /// Load feedback: a request started on `id`. Strategies that ignore load
-    /// still count it (see [`Backend::load`]).
-    ///
-    /// # Errors
-    /// [`LoadError::Unknown`] if no backend has this id.
-    fn start(&mut self, id: BackendId) -> Result<(), LoadError>;
-
-    /// Load feedback: a request on `id` finished.
-    ///
-    /// # Errors
-    /// [`LoadError::Unknown`], or [`LoadError::NotStarted`] if nothing was in flight.
-    fn finish(&mut self, id: BackendId) -> Result<(), LoadError>;
-
-    /// The backends, in insertion order.
-    fn backends(&self) -> &[Backend];
-
-    /// Number of backends.
-    fn len(&self) -> usize {
-        self.backends().len()
-    }
-
-    /// `true` with no backend.
-    fn is_empty(&self) -> bool {
-        self.backends().is_empty()
-    }
-
-    /// `true` when [`pick`](Self::pick) depends only on the key and the fleet, so
-    /// the same key always reaches the same backend (round robin and two-choices
-    /// are not: they follow state and load).
-    fn is_keyed(&self) -> bool {
-        true
+impl<const B: usize, const P: usize, const I: usize> Ring<B, P, I> {
+    /// The backend for `key_hash` among backends that are up: the owner when it
+    /// is up, otherwise the first backend clockwise that is. `None` when none is
+    /// up. The same as [`lookup_healthy`](Ring::lookup_healthy) (the name the
+    /// other strategies share).
+    #[must_use]
+    #[inline]
+    pub fn pick(&self, key_hash: u64) -> Option<BackendId> {
+        self.lookup_healthy(key_hash)
     }
 }
 
-/// A borrowed strategy is a strategy: a balancer can hold `&mut Ring<..>` built
-/// in place, instead of moving a large value.
-impl<S: Strategy + ?Sized> Strategy for &mut S {
-    fn name(&self) -> &'static str {
-        (**self).name()
+impl<const B: usize, const P: usize, const I: usize> FleetView for Ring<B, P, I> {
+    fleet_view!("ring", |s| s.fleet());
+}
+
+impl<const B: usize, const P: usize, const I: usize> Placement for Ring<B, P, I> {
+    fn lookup(&self, key_hash: u64) -> Option<BackendId> {
+        Ring::lookup(self, key_hash)
     }
-    fn add(&mut self, id: BackendId, name: &[u8], weight: u32) -> Result<(), AddError> {
-        (**self).add(id, name, weight)
-    }
-    fn remove(&mut self, id: BackendId) -> Result<(), UnknownBackend> {
-        (**self).remove(id)
-    }
-    fn set_up(&mut self, id: BackendId, up: bool) -> Result<(), UnknownBackend> {
-        (**self).set_up(id, up)
-    }
-    fn pick(&mut self, key_hash: u64) -> Option<BackendId> {
-        (**self).pick(key_hash)
-    }
-    fn start(&mut self, id: BackendId) -> Result<(), LoadError> {
-        (**self).start(id)
-    }
-    fn finish(&mut self, id: BackendId) -> Result<(), LoadError> {
-        (**self).finish(id)
-    }
-    fn backends(&self) -> &[Backend] {
-        (**self).backends()
-    }
-    fn is_keyed(&self) -> bool {
-        (**self).is_keyed()
+    fn pick(&self, key_hash: u64) -> Option<BackendId> {
+        self.lookup_healthy(key_hash)
     }
 }
 
-/// Implements the fleet-backed methods (`set_up`, `start`, `finish`, `backends`)
-/// for a strategy with a `fleet: Fleet<B>` field.
-macro_rules! fleet_methods {
-    () => {
-        fn set_up(
-            &mut self,
-            id: $crate::BackendId,
-            up: bool,
-        ) -> Result<(), $crate::UnknownBackend> {
-            self.fleet.set_up(id, up)
-        }
-        $crate::strategy::fleet_methods!(without_set_up);
-    };
-    // For strategies whose `set_up` also updates their own tables (Maglev, Jump).
-    (without_set_up) => {
-        fn start(&mut self, id: $crate::BackendId) -> Result<(), $crate::LoadError> {
-            self.fleet.start(id)
-        }
-        fn finish(&mut self, id: $crate::BackendId) -> Result<(), $crate::LoadError> {
-            self.fleet.finish(id)
-        }
-        fn backends(&self) -> &[$crate::Backend] {
-            self.fleet.as_slice()
-        }
-    };
-}
-pub(crate) use fleet_methods;
-
-impl<const B: usize, const P: usize, const I: usize> Strategy for Ring<B, P, I> {
-    fn name(&self) -> &'static str {
-        "ring"
-    }
+impl<const B: usize, const P: usize, const I: usize> Membership for Ring<B, P, I> {
     fn add(&mut self, id: BackendId, name: &[u8], weight: u32) -> Result<(), AddError> {
         Ring::add(self, id, name, weight)
     }
@@ -173,17 +91,15 @@ impl<const B: usize, const P: usize, const I: usize> Strategy for Ring<B, P, I> 
     fn set_up(&mut self, id: BackendId, up: bool) -> Result<(), UnknownBackend> {
         Ring::set_up(self, id, up)
     }
-    /// [`Ring::lookup_healthy`].
-    fn pick(&mut self, key_hash: u64) -> Option<BackendId> {
-        self.lookup_healthy(key_hash)
-    }
-    fn start(&mut self, id: BackendId) -> Result<(), LoadError> {
-        self.fleet_mut().start(id)
-    }
-    fn finish(&mut self, id: BackendId) -> Result<(), LoadError> {
-        self.fleet_mut().finish(id)
-    }
-    fn backends(&self) -> &[Backend] {
-        self.fleet().as_slice()
-    }
 }
+
+impl<const B: usize, const P: usize, const I: usize> LoadAware for Ring<B, P, I> {
+    keyed_load!(|s| s.fleet_mut());
+}
+
+impl<const B: usize, const P: usize, const I: usize> Strategy for Ring<B, P, I> {
+    keyed_strategy!();
+}
+
+#[cfg(test)]
+pub(crate) mod tests;

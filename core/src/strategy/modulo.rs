@@ -1,7 +1,9 @@
 //! `hash % n`: the seeds' IPHash, and nginx's plain `hash $key` shape.
 
-use crate::fleet::{AddError, BackendId, Fleet, UnknownBackend};
-use crate::strategy::{Strategy, fleet_methods};
+use crate::fleet::{AddError, Backend, BackendId, Fleet, UnknownBackend};
+use crate::strategy::{
+    FleetView, LoadAware, Membership, Placement, Strategy, fleet_view, keyed_load, keyed_strategy,
+};
 
 /// Modulo hashing: the key hash modulo the total weight picks a slice of the
 /// backends laid end to end in insertion order (with weights all 1 this is plain
@@ -50,19 +52,73 @@ impl<const B: usize> Modulo<B> {
         self.unit = self.fleet.as_slice().iter().all(|b| b.weight == 1);
     }
 
-    /// The backend for `key_hash`, honouring health. `None` if none is up.
+    /// Adds a backend at the end (every key's slice may change). *O*(n).
+    ///
+    /// # Errors
+    /// [`AddError`]; the fleet is unchanged on error.
+    pub fn add(&mut self, id: BackendId, name: &[u8], weight: u32) -> Result<(), AddError> {
+        let h = self.fleet.check_add(id, name, weight)?;
+        self.fleet.push(id, h, weight)?;
+        self.reindex();
+        Ok(())
+    }
+
+    /// Removes a backend; the later ones move down a slot. *O*(n).
+    ///
+    /// # Errors
+    /// [`UnknownBackend`] if no backend has this id.
+    pub fn remove(&mut self, id: BackendId) -> Result<(), UnknownBackend> {
+        let slot = self.fleet.slot(id).ok_or(UnknownBackend(id))?;
+        self.fleet.remove_slot(slot);
+        self.reindex();
+        Ok(())
+    }
+
+    /// Marks a backend up or down. *O*(1).
+    ///
+    /// # Errors
+    /// [`UnknownBackend`] if no backend has this id.
+    pub fn set_up(&mut self, id: BackendId, up: bool) -> Result<(), UnknownBackend> {
+        self.fleet.set_up(id, up)
+    }
+
+    /// The backends, in insertion order.
     #[must_use]
+    pub fn backends(&self) -> &[Backend] {
+        self.fleet.as_slice()
+    }
+
+    /// The slot whose slice holds `key_hash`.
     #[inline]
-    pub fn lookup(&self, key_hash: u64) -> Option<BackendId> {
-        let backends = self.fleet.as_slice();
-        let n = backends.len();
-        let start = if self.unit {
-            key_hash.checked_rem(n as u64)? as usize
+    fn slot_of(&self, key_hash: u64) -> Option<usize> {
+        if self.unit {
+            Some(key_hash.checked_rem(self.fleet.len() as u64)? as usize)
         } else {
             let total = *self.cumulative.last()?;
             let x = key_hash.checked_rem(total)?;
-            self.cumulative.partition_point(|&c| c <= x)
-        };
+            Some(self.cumulative.partition_point(|&c| c <= x))
+        }
+    }
+
+    /// Pure placement: the backend whose slice holds `key_hash`, health
+    /// ignored. `None` with no backend. *O*(1) with unit weights, else
+    /// *O*(log n).
+    #[must_use]
+    #[inline]
+    pub fn lookup(&self, key_hash: u64) -> Option<BackendId> {
+        let slot = self.slot_of(key_hash)?;
+        self.fleet.get(slot).map(|b| b.id)
+    }
+
+    /// The backend for `key_hash` among those that are up: the owner, else the
+    /// next backend that is up in insertion order (wrapping). `None` if none is
+    /// up.
+    #[must_use]
+    #[inline]
+    pub fn pick(&self, key_hash: u64) -> Option<BackendId> {
+        let backends = self.fleet.as_slice();
+        let n = backends.len();
+        let start = self.slot_of(key_hash)?;
         match backends.get(start) {
             Some(b) if b.up => Some(b.id),
             _ => (1..n)
@@ -73,24 +129,35 @@ impl<const B: usize> Modulo<B> {
     }
 }
 
-impl<const B: usize> Strategy for Modulo<B> {
-    fn name(&self) -> &'static str {
-        "modulo"
+impl<const B: usize> FleetView for Modulo<B> {
+    fleet_view!("modulo", |s| s.fleet);
+}
+
+impl<const B: usize> Placement for Modulo<B> {
+    fn lookup(&self, key_hash: u64) -> Option<BackendId> {
+        Modulo::lookup(self, key_hash)
     }
+    fn pick(&self, key_hash: u64) -> Option<BackendId> {
+        Modulo::pick(self, key_hash)
+    }
+}
+
+impl<const B: usize> Membership for Modulo<B> {
     fn add(&mut self, id: BackendId, name: &[u8], weight: u32) -> Result<(), AddError> {
-        let h = self.fleet.check_add(id, name, weight)?;
-        self.fleet.push(id, h, weight)?;
-        self.reindex();
-        Ok(())
+        Modulo::add(self, id, name, weight)
     }
     fn remove(&mut self, id: BackendId) -> Result<(), UnknownBackend> {
-        let slot = self.fleet.slot(id).ok_or(UnknownBackend(id))?;
-        self.fleet.remove_slot(slot);
-        self.reindex();
-        Ok(())
+        Modulo::remove(self, id)
     }
-    fn pick(&mut self, key_hash: u64) -> Option<BackendId> {
-        self.lookup(key_hash)
+    fn set_up(&mut self, id: BackendId, up: bool) -> Result<(), UnknownBackend> {
+        Modulo::set_up(self, id, up)
     }
-    fleet_methods!();
+}
+
+impl<const B: usize> LoadAware for Modulo<B> {
+    keyed_load!(|s| s.fleet);
+}
+
+impl<const B: usize> Strategy for Modulo<B> {
+    keyed_strategy!();
 }

@@ -1,14 +1,14 @@
 //! Power of two choices, least loaded (Mitzenmacher, 2001).
 
-use crate::fleet::{AddError, Backend, BackendId, Fleet, UnknownBackend};
+use crate::fleet::{AddError, Backend, BackendId, Fleet, LoadError, UnknownBackend};
 use crate::hash::{mix, position, reduce32};
-use crate::strategy::{Strategy, fleet_methods};
+use crate::strategy::{FleetView, LoadAware, Membership, Outcome, Placement, Strategy, fleet_view};
 
 /// Picks two distinct backends that are up, both derived from the key hash (so a
 /// run is reproducible without an RNG inside core; pass a random or sequential
 /// hash for classic random two-choices), and sends the request to the one with
 /// fewer requests in flight per unit of weight (the first on ties). The caller
-/// reports load with [`Strategy::start`] / [`Strategy::finish`].
+/// reports load with [`LoadAware::start`] / [`LoadAware::finish`].
 ///
 /// Not key-affine: a key follows load, not a placement. Cost: *O*(n) to find the
 /// two up backends, one extra hash. Max load is `ln ln n / ln 2 + O(1)` above the
@@ -38,10 +38,11 @@ impl<const B: usize> PowerOfTwo<B> {
     }
 }
 
-impl<const B: usize> Strategy for PowerOfTwo<B> {
-    fn name(&self) -> &'static str {
-        "p2c"
-    }
+impl<const B: usize> FleetView for PowerOfTwo<B> {
+    fleet_view!("p2c", |s| s.fleet);
+}
+
+impl<const B: usize> Membership for PowerOfTwo<B> {
     fn add(&mut self, id: BackendId, name: &[u8], weight: u32) -> Result<(), AddError> {
         let h = self.fleet.check_add(id, name, weight)?;
         self.fleet.push(id, h, weight).map(|_| ())
@@ -51,6 +52,12 @@ impl<const B: usize> Strategy for PowerOfTwo<B> {
         self.fleet.remove_slot(slot);
         Ok(())
     }
+    fn set_up(&mut self, id: BackendId, up: bool) -> Result<(), UnknownBackend> {
+        self.fleet.set_up(id, up)
+    }
+}
+
+impl<const B: usize> LoadAware for PowerOfTwo<B> {
     fn pick(&mut self, key_hash: u64) -> Option<BackendId> {
         let up = self.fleet.as_slice().iter().filter(|b| b.up).count() as u32;
         if up == 0 {
@@ -71,8 +78,20 @@ impl<const B: usize> Strategy for PowerOfTwo<B> {
         let lb = u64::from(b.load) * u64::from(a.weight);
         Some(if la <= lb { a.id } else { b.id })
     }
+    fn start(&mut self, id: BackendId) -> Result<(), LoadError> {
+        self.fleet.start(id)
+    }
+    /// Counts the request done; the outcome is not used.
+    fn finish(&mut self, id: BackendId, _outcome: Outcome) -> Result<(), LoadError> {
+        self.fleet.finish(id)
+    }
+}
+
+impl<const B: usize> Strategy for PowerOfTwo<B> {
     fn is_keyed(&self) -> bool {
         false
     }
-    fleet_methods!();
+    fn placement(&self) -> Option<&dyn Placement> {
+        None
+    }
 }

@@ -2,7 +2,9 @@
 
 use crate::fleet::{AddError, Backend, BackendId, Fleet, UnknownBackend};
 use crate::hash::mix;
-use crate::strategy::{Strategy, fleet_methods};
+use crate::strategy::{
+    FleetView, LoadAware, Membership, Placement, Strategy, fleet_view, keyed_load, keyed_strategy,
+};
 
 /// Rendezvous / HRW hashing (Thaler & Ravishankar, 1998): every backend scores the
 /// key with `s = mix(key_hash, name_hash)`; the highest score wins.
@@ -38,13 +40,58 @@ impl<const B: usize> Rendezvous<B> {
         }
     }
 
-    /// The winning backend among those that are up.
+    /// Adds a backend. *O*(n) (the duplicate-name check).
+    ///
+    /// # Errors
+    /// [`AddError`]; the fleet is unchanged on error.
+    pub fn add(&mut self, id: BackendId, name: &[u8], weight: u32) -> Result<(), AddError> {
+        let h = self.fleet.check_add(id, name, weight)?;
+        self.fleet.push(id, h, weight).map(|_| ())
+    }
+
+    /// Removes a backend. *O*(n).
+    ///
+    /// # Errors
+    /// [`UnknownBackend`] if no backend has this id.
+    pub fn remove(&mut self, id: BackendId) -> Result<(), UnknownBackend> {
+        let slot = self.fleet.slot(id).ok_or(UnknownBackend(id))?;
+        self.fleet.remove_slot(slot);
+        Ok(())
+    }
+
+    /// Marks a backend up or down. *O*(1).
+    ///
+    /// # Errors
+    /// [`UnknownBackend`] if no backend has this id.
+    pub fn set_up(&mut self, id: BackendId, up: bool) -> Result<(), UnknownBackend> {
+        self.fleet.set_up(id, up)
+    }
+
+    /// The backends, in insertion order.
+    #[must_use]
+    pub fn backends(&self) -> &[Backend] {
+        self.fleet.as_slice()
+    }
+
+    /// Pure placement: the winning backend among all, health ignored. `None`
+    /// with no backend. *O*(n).
     #[must_use]
     pub fn lookup(&self, key_hash: u64) -> Option<BackendId> {
+        self.winner(key_hash, false)
+    }
+
+    /// The winning backend among those that are up (a down backend's keys go
+    /// to their second-highest score). `None` when none is up. *O*(n).
+    #[must_use]
+    pub fn pick(&self, key_hash: u64) -> Option<BackendId> {
+        self.winner(key_hash, true)
+    }
+
+    fn winner(&self, key_hash: u64, only_up: bool) -> Option<BackendId> {
         let backends = self.fleet.as_slice();
         let w0 = backends.first()?.weight;
         let equal = backends.iter().all(|b| b.weight == w0);
-        let up = backends.iter().filter(|b| b.up);
+        let up = backends.iter().filter(|b| b.up || !only_up);
         if equal {
             up.max_by_key(|b| (mix(key_hash, b.name_hash), b.name_hash))
                 .map(|b| b.id)
@@ -69,21 +116,35 @@ impl<const B: usize> Rendezvous<B> {
     }
 }
 
-impl<const B: usize> Strategy for Rendezvous<B> {
-    fn name(&self) -> &'static str {
-        "rendezvous"
+impl<const B: usize> FleetView for Rendezvous<B> {
+    fleet_view!("rendezvous", |s| s.fleet);
+}
+
+impl<const B: usize> Placement for Rendezvous<B> {
+    fn lookup(&self, key_hash: u64) -> Option<BackendId> {
+        Rendezvous::lookup(self, key_hash)
     }
+    fn pick(&self, key_hash: u64) -> Option<BackendId> {
+        Rendezvous::pick(self, key_hash)
+    }
+}
+
+impl<const B: usize> Membership for Rendezvous<B> {
     fn add(&mut self, id: BackendId, name: &[u8], weight: u32) -> Result<(), AddError> {
-        let h = self.fleet.check_add(id, name, weight)?;
-        self.fleet.push(id, h, weight).map(|_| ())
+        Rendezvous::add(self, id, name, weight)
     }
     fn remove(&mut self, id: BackendId) -> Result<(), UnknownBackend> {
-        let slot = self.fleet.slot(id).ok_or(UnknownBackend(id))?;
-        self.fleet.remove_slot(slot);
-        Ok(())
+        Rendezvous::remove(self, id)
     }
-    fn pick(&mut self, key_hash: u64) -> Option<BackendId> {
-        self.lookup(key_hash)
+    fn set_up(&mut self, id: BackendId, up: bool) -> Result<(), UnknownBackend> {
+        Rendezvous::set_up(self, id, up)
     }
-    fleet_methods!();
+}
+
+impl<const B: usize> LoadAware for Rendezvous<B> {
+    keyed_load!(|s| s.fleet);
+}
+
+impl<const B: usize> Strategy for Rendezvous<B> {
+    keyed_strategy!();
 }

@@ -1,7 +1,7 @@
 //! Smooth weighted round robin, as nginx's upstream module does it.
 
-use crate::fleet::{AddError, BackendId, Fleet, UnknownBackend};
-use crate::strategy::{Strategy, fleet_methods};
+use crate::fleet::{AddError, BackendId, Fleet, LoadError, UnknownBackend};
+use crate::strategy::{FleetView, LoadAware, Membership, Outcome, Placement, Strategy, fleet_view};
 
 /// Smooth weighted round robin (nginx's `ngx_http_upstream_get_peer`): each pick
 /// adds every up backend's weight to its running score, takes the highest (first
@@ -34,10 +34,11 @@ impl<const B: usize> RoundRobin<B> {
     }
 }
 
-impl<const B: usize> Strategy for RoundRobin<B> {
-    fn name(&self) -> &'static str {
-        "round_robin"
-    }
+impl<const B: usize> FleetView for RoundRobin<B> {
+    fleet_view!("round_robin", |s| s.fleet);
+}
+
+impl<const B: usize> Membership for RoundRobin<B> {
     fn add(&mut self, id: BackendId, name: &[u8], weight: u32) -> Result<(), AddError> {
         let h = self.fleet.check_add(id, name, weight)?;
         self.current.push(0).map_err(|_| AddError::Full)?;
@@ -51,6 +52,12 @@ impl<const B: usize> Strategy for RoundRobin<B> {
         }
         Ok(())
     }
+    fn set_up(&mut self, id: BackendId, up: bool) -> Result<(), UnknownBackend> {
+        self.fleet.set_up(id, up)
+    }
+}
+
+impl<const B: usize> LoadAware for RoundRobin<B> {
     fn pick(&mut self, _key_hash: u64) -> Option<BackendId> {
         let mut total = 0i64;
         let mut best: Option<usize> = None;
@@ -79,8 +86,20 @@ impl<const B: usize> Strategy for RoundRobin<B> {
         }
         self.fleet.get(i).map(|b| b.id)
     }
+    fn start(&mut self, id: BackendId) -> Result<(), LoadError> {
+        self.fleet.start(id)
+    }
+    /// Counts the request done; the outcome is not used.
+    fn finish(&mut self, id: BackendId, _outcome: Outcome) -> Result<(), LoadError> {
+        self.fleet.finish(id)
+    }
+}
+
+impl<const B: usize> Strategy for RoundRobin<B> {
     fn is_keyed(&self) -> bool {
         false
     }
-    fleet_methods!();
+    fn placement(&self) -> Option<&dyn Placement> {
+        None
+    }
 }

@@ -135,7 +135,7 @@ mod mmio {
     use chring::protocol::rig::{self, HilController};
     use chring_firmware::uart::Registers;
 
-    /// The controller (~14 KiB) lives in a static, initialised from a constant:
+    /// The controller (~19 KiB) lives in a static, initialised from a constant:
     /// built on the stack, `Result`s and moves would copy it two or three times,
     /// more than the 32 KiB of RAM.
     static mut CONTROLLER: HilController = rig::hil_controller();

@@ -78,6 +78,7 @@ pub enum ChangeArg {
 #[non_exhaustive]
 pub struct AConfig {
     /// Strategies compared (default ring, round robin).
+    #[serde(serialize_with = "crate::sim::strategy::serialize_kinds")]
     pub strategies: Vec<StrategyKind>,
     /// Cache capacities of the sweep (default 50, 100, 150, 200, 250, 300, 400).
     pub sweep_capacities: Vec<usize>,
@@ -88,6 +89,7 @@ pub struct AConfig {
 #[non_exhaustive]
 pub struct BConfig {
     /// Strategies compared (default ring, modulo).
+    #[serde(serialize_with = "crate::sim::strategy::serialize_kinds")]
     pub strategies: Vec<StrategyKind>,
     /// Add or remove a server.
     pub change: ChangeArg,

@@ -41,7 +41,7 @@ use std::cmp::Reverse;
 use std::collections::{BinaryHeap, VecDeque};
 
 use anyhow::{Context, bail, ensure};
-use chring::{BackendId, Duration, Instant, LoadError};
+use chring::{BackendId, Duration, Instant, LoadError, Outcome};
 use serde::Serialize;
 
 use super::cache::{MAX_CACHE_CAPACITY, ServerCache, new_server_cache};
@@ -126,6 +126,7 @@ pub struct SimConfig {
     /// Seed of the request stream ([`RequestStream::new`]).
     pub stream_seed: u64,
     /// The balancer's strategy.
+    #[serde(serialize_with = "super::strategy::serialize_kind")]
     pub strategy: StrategyKind,
     /// Virtual nodes per server (ring and bounded loads).
     pub vnodes: u32,
@@ -526,7 +527,7 @@ impl<'a> Engine<'a> {
             server.summary.rejected += 1;
             self.rejected += 1;
             self.strategy
-                .finish(id)
+                .finish(id, Outcome::new(0, false, self.now))
                 .with_context(|| format!("finish on backend {id}"))?;
             Ok(())
         } else {
@@ -580,7 +581,11 @@ impl<'a> Engine<'a> {
             server.cache_clock = t;
         }
         self.hist.record(t - done.arrival_us);
-        match self.strategy.finish(BackendId(s as u16)) {
+        let latency = u32::try_from(t - done.arrival_us).unwrap_or(u32::MAX);
+        match self
+            .strategy
+            .finish(BackendId(s as u16), Outcome::new(latency, true, t))
+        {
             // A removed server drains requests the strategy no longer knows about.
             Ok(()) | Err(LoadError::Unknown(_)) => {}
             Err(e) => bail!("finish on {}: {e}", server_name(s)),

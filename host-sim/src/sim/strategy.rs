@@ -5,83 +5,60 @@ use chring::{
     BoundedLoad, ConfigError, Jump, Maglev, Modulo, PowerOfTwo, Rendezvous, Ring, RingConfig,
     RoundRobin, Strategy,
 };
-use serde::Serialize;
 
 use crate::util::on_big_stack;
 
-/// Every strategy chring offers, by its [`Strategy::name`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, clap::ValueEnum)]
-#[serde(rename_all = "snake_case")]
-pub enum StrategyKind {
-    /// Consistent-hash ring with virtual nodes ([`chring::Ring`]).
-    Ring,
-    /// Maglev lookup table ([`chring::Maglev`]).
-    Maglev,
-    /// Jump consistent hash ([`chring::Jump`]).
-    Jump,
-    /// Highest random weight ([`chring::Rendezvous`]).
-    Rendezvous,
-    /// `hash mod n`, nginx's `ip_hash` / IPHash ([`chring::Modulo`]).
-    Modulo,
-    /// Consistent hashing with bounded loads ([`chring::BoundedLoad`]).
-    Bounded,
-    /// Power of two choices ([`chring::PowerOfTwo`]).
-    P2c,
-    /// Smooth weighted round robin ([`chring::RoundRobin`]).
-    #[value(name = "round_robin", alias = "round-robin")]
-    RoundRobin,
-}
+/// Every strategy chring offers: core's [`chring::StrategyKind`] (its names are
+/// the ones the CLI takes and `results.json` writes).
+pub use chring::StrategyKind;
 
-impl StrategyKind {
-    /// All strategies, in a fixed order.
-    pub const ALL: [StrategyKind; 8] = [
-        StrategyKind::Ring,
-        StrategyKind::Maglev,
-        StrategyKind::Jump,
-        StrategyKind::Rendezvous,
-        StrategyKind::Modulo,
-        StrategyKind::Bounded,
-        StrategyKind::P2c,
-        StrategyKind::RoundRobin,
-    ];
-
-    /// chring's name for it ([`Strategy::name`]): `"ring"`, `"round_robin"`, ...
-    #[must_use]
-    pub const fn name(self) -> &'static str {
-        match self {
-            StrategyKind::Ring => "ring",
-            StrategyKind::Maglev => "maglev",
-            StrategyKind::Jump => "jump",
-            StrategyKind::Rendezvous => "rendezvous",
-            StrategyKind::Modulo => "modulo",
-            StrategyKind::Bounded => "bounded",
-            StrategyKind::P2c => "p2c",
-            StrategyKind::RoundRobin => "round_robin",
+/// The clap parser of a strategy name: one of [`StrategyKind::ALL`]'s names
+/// (`round-robin` is accepted for `round_robin`), with each kind's help line.
+#[must_use]
+pub fn strategy_parser() -> impl clap::builder::TypedValueParser<Value = StrategyKind> {
+    use clap::builder::{PossibleValue, PossibleValuesParser, TypedValueParser};
+    let values = StrategyKind::ALL.map(|k| {
+        let v = PossibleValue::new(k.name()).help(help(k));
+        if k == StrategyKind::RoundRobin {
+            v.alias("round-robin")
+        } else {
+            v
         }
-    }
+    });
+    PossibleValuesParser::new(values).try_map(|s| s.parse::<StrategyKind>())
+}
 
-    /// `true` when the backend depends only on the key and the fleet (not on
-    /// request order or load): the strategies `host-sim route` accepts.
-    #[must_use]
-    pub const fn is_key_affine(self) -> bool {
-        !matches!(
-            self,
-            StrategyKind::Bounded | StrategyKind::P2c | StrategyKind::RoundRobin
-        )
-    }
-
-    /// Looks a strategy up by [`name`](Self::name) (also accepts `-` for `_`).
-    #[must_use]
-    pub fn from_name(name: &str) -> Option<Self> {
-        let n = name.replace('-', "_");
-        Self::ALL.into_iter().find(|k| k.name() == n)
+/// The CLI's one-line description of a kind.
+const fn help(kind: StrategyKind) -> &'static str {
+    match kind {
+        StrategyKind::Ring => "Consistent-hash ring with virtual nodes (`chring::Ring`)",
+        StrategyKind::Maglev => "Maglev lookup table (`chring::Maglev`)",
+        StrategyKind::Jump => "Jump consistent hash (`chring::Jump`)",
+        StrategyKind::Rendezvous => "Highest random weight (`chring::Rendezvous`)",
+        StrategyKind::Modulo => "`hash mod n`, nginx's `ip_hash` / IPHash (`chring::Modulo`)",
+        StrategyKind::Bounded => "Consistent hashing with bounded loads (`chring::BoundedLoad`)",
+        StrategyKind::P2c => "Power of two choices (`chring::PowerOfTwo`)",
+        StrategyKind::RoundRobin => "Smooth weighted round robin (`chring::RoundRobin`)",
     }
 }
 
-impl std::fmt::Display for StrategyKind {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.name())
-    }
+/// Serializes a kind as its name (serde `serialize_with`).
+///
+/// # Errors
+/// The serializer's.
+pub fn serialize_kind<S: serde::Serializer>(kind: &StrategyKind, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(kind.name())
+}
+
+/// Serializes a list of kinds as their names (serde `serialize_with`).
+///
+/// # Errors
+/// The serializer's.
+pub fn serialize_kinds<S: serde::Serializer>(
+    kinds: &[StrategyKind],
+    s: S,
+) -> Result<S::Ok, S::Error> {
+    s.collect_seq(kinds.iter().map(|k| k.name()))
 }
 
 /// Backends a simulated balancer can hold.
@@ -136,7 +113,7 @@ mod tests {
         for kind in StrategyKind::ALL {
             let s = build_sim_strategy(kind, 10).unwrap();
             assert_eq!(s.name(), kind.name());
-            assert_eq!(StrategyKind::from_name(kind.name()), Some(kind));
+            assert_eq!(kind.name().parse(), Ok(kind));
             assert_eq!(s.is_keyed(), kind.is_key_affine());
         }
     }
