@@ -592,9 +592,10 @@ impl<K: Hash + Eq, V, const N: usize, Ix: CacheIndex> TtlCache<K, V, N, Ix> {
         let k0 = keys.get(head)?;
         let next = links.get(head).map_or(Ix::NIL, |l| l[CHAIN]).to_usize();
         let second = if next < keys.len() { next } else { head };
+        let k1 = keys.get(second)?;
         // Select first, test once: the selects compile to conditional moves.
-        let i = if k0 == key { head } else { second };
-        if keys.get(i).is_some_and(|k| k == key) {
+        let (i, k) = if k0 == key { (head, k0) } else { (second, k1) };
+        if k == key {
             return Some(i);
         }
         if second == head {
