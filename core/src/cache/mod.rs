@@ -605,8 +605,7 @@ impl<K: Hash + Eq, V, const N: usize, Ix: CacheIndex> TtlCache<K, V, N, Ix> {
     }
 
     /// The rest of [`find_in`](Self::find_in)'s walk: the entries after `i`.
-    #[cold]
-    #[inline(never)]
+    #[inline]
     fn find_after(&self, i: usize, key: &K) -> Option<usize> {
         let (keys, links): (&[K], &[[Ix; 5]]) = (&self.keys, &self.links);
         let mut cur = links.get(i).map_or(Ix::NIL, |l| l[CHAIN]);
