@@ -485,6 +485,11 @@ impl<const B: usize, const P: usize, const I: usize> Ring<B, P, I> {
     /// Up to `n` distinct backends in ring order from `key_hash` (the first is
     /// [`lookup`](Self::lookup)'s answer): the replica set, or the failover order.
     /// Health is not considered; filter with [`backend`](Self::backend) if needed.
+    ///
+    /// The iterator holds no scratch sized by `B` (a 32-byte filter at any
+    /// capacity): *O*(1) per point passed with `B <= 256`; beyond that, a
+    /// backend whose filter bit another already set is re-checked against the
+    /// points passed so far.
     #[must_use]
     pub fn replicas(&self, key_hash: u64, n: usize) -> Replicas<'_, B, P, I> {
         Replicas {
@@ -498,9 +503,10 @@ impl<const B: usize, const P: usize, const I: usize> Ring<B, P, I> {
         let start = self.find(position(key_hash)).unwrap_or(0);
         Walk {
             ring: self,
+            start,
             at: start,
             steps: 0,
-            seen: [false; B],
+            filter: [0; 4],
             found: 0,
         }
     }
@@ -753,14 +759,40 @@ impl<const B: usize, const P: usize, const I: usize> Ring<B, P, I> {
     }
 }
 
-/// Distinct backend slots in ring order from a key.
+/// Distinct backend slots in ring order from a key, with no scratch sized by
+/// `B`: 32 bytes of filter at any capacity.
+///
+/// A point's backend is new unless it appeared among the points already
+/// passed. The walk keeps a 256-bit filter of the slots it yielded (bit
+/// `slot % 256`): a clear bit means new, for certain. With `B <= 256` a set bit
+/// means seen, so each point costs *O*(1). With more backends a set bit may be
+/// another slot's, so the walk re-checks by scanning the points it passed
+/// (*O*(points passed)); while fewer than a few dozen backends have been
+/// yielded (replica sets, failover, bounded loads) that is rare.
 #[derive(Debug, Clone)]
 pub(crate) struct Walk<'a, const B: usize, const P: usize, const I: usize> {
     ring: &'a Ring<B, P, I>,
+    /// The key's owner point: where the walk started.
+    start: usize,
     at: usize,
     steps: usize,
-    seen: [bool; B],
+    /// Bit `slot % 256` is set once `slot` has been yielded.
+    filter: [u64; 4],
     found: usize,
+}
+
+impl<const B: usize, const P: usize, const I: usize> Walk<'_, B, P, I> {
+    /// Whether a point among the first `passed` points of the walk belongs to
+    /// `slot`: *O*(`passed`).
+    #[cold]
+    fn passed_slot(&self, slot: usize, passed: usize) -> bool {
+        let pts = self.ring.points.get(..self.ring.len).unwrap_or(&[]);
+        let (head, tail) = pts.split_at(self.start.min(pts.len()));
+        tail.iter()
+            .chain(head)
+            .take(passed)
+            .any(|p| usize::from(p.slot) == slot)
+    }
 }
 
 impl<const B: usize, const P: usize, const I: usize> Iterator for Walk<'_, B, P, I> {
@@ -772,14 +804,19 @@ impl<const B: usize, const P: usize, const I: usize> Iterator for Walk<'_, B, P,
         while self.steps < n && self.found < backends {
             let p = self.ring.points.get(self.at)?;
             self.at = if self.at + 1 >= n { 0 } else { self.at + 1 };
+            let passed = self.steps;
             self.steps += 1;
             let slot = usize::from(p.slot);
-            if let Some(seen) = self.seen.get_mut(slot) {
-                if !*seen {
-                    *seen = true;
-                    self.found += 1;
-                    return Some(slot);
-                }
+            let bit = 1u64 << (slot % 64);
+            let Some(word) = self.filter.get_mut((slot / 64) % 4) else {
+                continue;
+            };
+            let maybe_seen = *word & bit != 0;
+            *word |= bit;
+            let seen = maybe_seen && (B <= 256 || self.passed_slot(slot, passed));
+            if !seen {
+                self.found += 1;
+                return Some(slot);
             }
         }
         None
@@ -1006,6 +1043,52 @@ mod tests {
         }
     }
 
+    /// Reference for `replicas`: distinct backends in ring order from the key,
+    /// deduplicated with a set.
+    fn naive_replicas<const B2: usize, const P2: usize, const I2: usize>(
+        r: &Ring<B2, P2, I2>,
+        key: u64,
+    ) -> Vec<BackendId> {
+        let pos = position(key);
+        let pts = &r.points[..r.len];
+        let start = pts.iter().position(|p| p.pos >= pos).unwrap_or(0);
+        let mut seen = std::collections::HashSet::new();
+        pts[start..]
+            .iter()
+            .chain(&pts[..start])
+            .filter(|p| seen.insert(p.slot))
+            .map(|p| BackendId(p.id))
+            .collect()
+    }
+
+    #[test]
+    fn replicas_need_no_scratch_at_any_capacity() {
+        // The walk keeps a fixed 256-bit filter, not one flag per backend.
+        let small = core::mem::size_of::<Replicas<'_, 8, 800, 0>>();
+        let large = core::mem::size_of::<Replicas<'_, 65_535, 65_535, 0>>();
+        assert_eq!(small, large);
+        assert!(large <= 96, "{large} bytes");
+    }
+
+    #[test]
+    fn replicas_match_a_set_walk_past_256_backends() {
+        // 600 backends of 3 points each: slots collide in the walk's 256-bit
+        // filter, so the exact re-check runs.
+        let mut r: Ring<600, 1800, 2048> = Ring::new(RingConfig::new(3)).unwrap();
+        for i in 0..600u16 {
+            r.add(BackendId(i), format!("b{i}").as_bytes(), 1).unwrap();
+        }
+        for k in 0..64u64 {
+            let h = hash_u64(k);
+            let want = naive_replicas(&r, h);
+            assert_eq!(want.len(), 600);
+            let got: Vec<_> = r.replicas(h, usize::MAX).collect();
+            assert_eq!(got, want);
+            let first: Vec<_> = r.replicas(h, 300).collect();
+            assert_eq!(first[..], want[..300]);
+        }
+    }
+
     #[test]
     fn ties_are_broken_by_name_hash() {
         // Force equal positions by inserting points by hand through two backends
@@ -1155,6 +1238,8 @@ mod tests {
                     .replicas(k, usize::MAX)
                     .find(|&id| r.backend(id).unwrap().up);
                 assert_eq!(r.lookup_healthy(k), walked);
+                let reps: Vec<_> = r.replicas(k, usize::MAX).collect();
+                assert_eq!(reps, naive_replicas(&r, k));
             }
         }
     }

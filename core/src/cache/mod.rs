@@ -577,10 +577,38 @@ impl<K: Hash + Eq, V, const N: usize, Ix: CacheIndex> TtlCache<K, V, N, Ix> {
     /// Index of `key`, whose bucket is `b`: a walk of `b`'s chain. Chains are
     /// acyclic by construction (every entry is in exactly one chain, once); debug
     /// builds check it with a step bound, release builds spend no branch on it.
+    ///
+    /// The first two entries of the chain are tried without a branch between
+    /// them: the head's comparison selects the head or its successor (the head
+    /// again when the chain has one entry), and one comparison tests the
+    /// choice. At one entry per bucket on average, nine hits in ten are at one
+    /// of the first two places, so a hit costs one predictable branch instead of
+    /// a loop exit the predictor cannot learn.
     #[inline]
     fn find_in(&self, b: usize, key: &K) -> Option<usize> {
         let (keys, links): (&[K], &[[Ix; 5]]) = (&self.keys, &self.links);
-        let mut cur = self.buckets.get(b).copied().unwrap_or(Ix::NIL);
+        let head = self.buckets.get(b).copied().unwrap_or(Ix::NIL).to_usize();
+        // An empty bucket (NIL head) ends here through the bounds check.
+        let k0 = keys.get(head)?;
+        let next = links.get(head).map_or(Ix::NIL, |l| l[CHAIN]).to_usize();
+        let second = if next < keys.len() { next } else { head };
+        let k1 = keys.get(second)?;
+        // Select first, test once: the selects compile to conditional moves.
+        let (i, k) = if k0 == key { (head, k0) } else { (second, k1) };
+        if k == key {
+            return Some(i);
+        }
+        if second == head {
+            return None;
+        }
+        self.find_after(second, key)
+    }
+
+    /// The rest of [`find_in`](Self::find_in)'s walk: the entries after `i`.
+    #[inline]
+    fn find_after(&self, i: usize, key: &K) -> Option<usize> {
+        let (keys, links): (&[K], &[[Ix; 5]]) = (&self.keys, &self.links);
+        let mut cur = links.get(i).map_or(Ix::NIL, |l| l[CHAIN]);
         #[cfg(debug_assertions)]
         let mut steps = 0;
         // A NIL link ends the walk through the bounds check (NIL >= N).

@@ -911,3 +911,40 @@ fn eviction_reuses_the_lru_slot() {
     run::<false>();
     run::<true>();
 }
+
+/// Every place in a long chain: the head, its successor (the two tried
+/// without a branch between them) and the entries after them (the walk), for
+/// hits, misses, replacements and removals.
+#[test]
+fn lookups_at_every_chain_position() {
+    let mut c: TtlCache<u64, u64, 16, u16> = TtlCache::new(Duration(100)).unwrap();
+    // Twelve keys that share one bucket, and four that share it but are absent.
+    let mut same: std::vec::Vec<u64> = (0..100_000u64)
+        .filter(|k| c.bucket(k) == 3)
+        .take(16)
+        .collect();
+    assert_eq!(same.len(), 16);
+    let absent = same.split_off(12);
+    c.advance(t(0)).unwrap();
+    for &k in &same {
+        assert_eq!(c.insert(k, !k), Inserted::New);
+    }
+    check(&c);
+    for (j, &k) in same.iter().enumerate() {
+        assert_eq!(c.peek(&k), Some(&!k), "key {j} of the chain");
+        assert_eq!(c.get(&k), Some(&!k), "key {j} of the chain");
+    }
+    for &k in &absent {
+        assert_eq!(c.get(&k), None);
+    }
+    // Replace and remove at the head, second place and deeper.
+    for &j in &[11usize, 10, 5, 0] {
+        let k = same[j];
+        assert_eq!(c.insert(k, k), Inserted::Replaced(!k));
+        assert_eq!(c.get(&k), Some(&k));
+        assert_eq!(c.remove(&k), Some(k));
+        assert_eq!(c.get(&k), None);
+        check(&c);
+    }
+    assert_eq!(c.stats().misses, 4 + 4);
+}

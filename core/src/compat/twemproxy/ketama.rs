@@ -6,6 +6,9 @@ use super::super::util::decimal;
 use super::hash::md5_digest;
 use super::{KeyHash, MAX_POINT_INPUT, POINTS_PER_HASH, POINTS_PER_SERVER, hash_tag};
 use crate::fleet::{BackendId, BatchError, UnknownBackend};
+use md5x4::{Blocks, LANES, MAX_ONE_BLOCK};
+
+mod md5x4;
 
 /// One point of the continuum.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -311,29 +314,50 @@ impl<const B: usize, const P: usize, const N: usize> Ketama<B, P, N> {
         self.total_weight = 0;
     }
 
+    /// Recomputes the continuum from the servers: `40 x servers` MD5 digests
+    /// (four at a time, see [`md5x4`]) and a sort ([`sort_points`]).
     fn rebuild(&mut self) {
         self.points.clear();
         let n = self.servers.len() as u32;
         let mut input = [0u8; MAX_POINT_INPUT];
+        let mut blocks = Blocks::new();
+        let points = &mut self.points;
         for (index, s) in self.servers.iter().enumerate() {
             let count = ketama_points(s.weight, self.total_weight, n) / POINTS_PER_HASH;
-            for i in 0..count {
-                let len = point_input(&mut input, &s.name, i);
-                let digest = md5_digest(&[input.get(..len).unwrap_or(&[])]);
-                for w in digest.chunks_exact(4) {
-                    let value = u32::from_le_bytes([w[0], w[1], w[2], w[3]]);
-                    // `add` checked the capacity, so this cannot fail.
-                    let pushed = self.points.push(Point {
-                        value,
-                        server: index as u16,
-                    });
-                    debug_assert!(pushed.is_ok());
+            let server = index as u16;
+            // `"{name}-"` once per server; each point input appends its digits.
+            let prefix = point_input(&mut input, &s.name, 0).saturating_sub(1);
+            let one_block = prefix + 10 <= MAX_ONE_BLOCK;
+            let mut i = 0;
+            while i < count {
+                let lanes = (count - i).min(LANES as u32);
+                if one_block {
+                    for lane in 0..lanes {
+                        let len = digits_after(&mut input, prefix, i + lane);
+                        blocks.set(lane as usize, input.get(..len).unwrap_or(&[]));
+                    }
+                    let digests = blocks.digests();
+                    for d in digests.iter().take(lanes as usize) {
+                        for &value in d {
+                            push_point(points, value, server);
+                        }
+                    }
+                } else {
+                    for lane in 0..lanes {
+                        let len = point_input(&mut input, &s.name, i + lane);
+                        let digest = md5_digest(&[input.get(..len).unwrap_or(&[])]);
+                        for w in digest.chunks_exact(4) {
+                            let value = u32::from_le_bytes([w[0], w[1], w[2], w[3]]);
+                            push_point(points, value, server);
+                        }
+                    }
                 }
+                i += lanes;
             }
         }
         // twemproxy's qsort leaves equal positions (a 2^-32 event per pair) in
         // an unspecified order; we break ties by server index.
-        self.points.sort_unstable();
+        sort_points(points);
     }
 
     /// The server at or after position `hash` on the continuum (wrapping to the
@@ -369,6 +393,116 @@ impl<const B: usize, const P: usize, const N: usize> Ketama<B, P, N> {
     }
 }
 
+#[inline]
+fn push_point<const P: usize>(points: &mut heapless::Vec<Point, P>, value: u32, server: u16) {
+    // `add_many` checked the capacity, so this cannot fail.
+    let pushed = points.push(Point { value, server });
+    debug_assert!(pushed.is_ok());
+}
+
+/// Writes the decimal digits of `i` into `buf` after its first `prefix` bytes
+/// (`"{name}-"`, written by [`point_input`]); returns the input's length, cut
+/// to [`MAX_POINT_INPUT`] as [`point_input`] cuts it.
+fn digits_after(buf: &mut [u8; MAX_POINT_INPUT], prefix: usize, i: u32) -> usize {
+    let mut digits = [0u8; 10];
+    let d = decimal(i, &mut digits);
+    let mut len = prefix;
+    for (slot, &b) in buf.iter_mut().skip(prefix).zip(d) {
+        *slot = b;
+        len += 1;
+    }
+    len
+}
+
+/// Sorts the continuum by `(value, server)`, as `sort_unstable` would, with
+/// fewer comparisons (each one a branch the predictor cannot learn on random
+/// positions): an in-place radix pass on the top byte of `value` (American
+/// flag sort: 256 counters on the stack, no scratch buffer, each point moved
+/// at most once) puts every point in its 1/256th of the circle; a run of more
+/// than [`RADIX_RUN`] points (1,024 servers give about 640; positions are MD5
+/// output, so they spread evenly) gets a second pass on the next byte; what is
+/// left is sorted by one 48-bit integer key (a few points per run).
+/// *O*(n) moves plus *O*(n) small sorts, against *O*(n log n) comparisons.
+fn sort_points(points: &mut [Point]) {
+    let ends = flag_pass(points, 24);
+    let mut start = 0;
+    for &end in &ends {
+        if let Some(run) = points.get_mut(start..end) {
+            if run.len() > RADIX_RUN {
+                let sub = flag_pass(run, 16);
+                let mut s = 0;
+                for &e in &sub {
+                    if let Some(r) = run.get_mut(s..e) {
+                        sort_run(r);
+                    }
+                    s = e;
+                }
+            } else {
+                sort_run(run);
+            }
+        }
+        start = end;
+    }
+}
+
+/// Runs longer than this get a second radix pass in [`sort_points`].
+const RADIX_RUN: usize = 64;
+
+/// Sorts a run by `(value, server)` as one integer key.
+fn sort_run(run: &mut [Point]) {
+    run.sort_unstable_by_key(|p| (u64::from(p.value) << 16) | u64::from(p.server));
+}
+
+/// One in-place radix pass (American flag sort) on the byte of `value` at
+/// bit `shift`: afterwards digit `d`'s points are `points[ends[d - 1]..ends[d]]`
+/// (from 0 for `d = 0`). Returns `ends`.
+fn flag_pass(points: &mut [Point], shift: u32) -> [usize; 256] {
+    let digit = |p: &Point| usize::from((p.value >> shift) as u8);
+    let mut ends = [0usize; 256];
+    for p in points.iter() {
+        if let Some(c) = ends.get_mut(digit(p)) {
+            *c += 1;
+        }
+    }
+    // Running sums: `heads[d]..ends[d]` is digit `d`'s run still to fill.
+    let mut heads = [0usize; 256];
+    let mut sum = 0;
+    for (h, e) in heads.iter_mut().zip(ends.iter_mut()) {
+        *h = sum;
+        sum += *e;
+        *e = sum;
+    }
+    for d in 0..256 {
+        let end = ends.get(d).copied().unwrap_or(0);
+        while let Some(&h) = heads.get(d).filter(|&&h| h < end) {
+            // Carry the point at `h` to its run, swapping the displaced point
+            // along, until one that belongs at `h` comes back.
+            let Some(mut p) = points.get(h).copied() else {
+                break;
+            };
+            loop {
+                let t = digit(&p);
+                if t == d {
+                    break;
+                }
+                let Some(slot) = heads.get_mut(t) else { break };
+                let Some(q) = points.get_mut(*slot) else {
+                    break;
+                };
+                *slot += 1;
+                p = core::mem::replace(q, p);
+            }
+            if let Some(q) = points.get_mut(h) {
+                *q = p;
+            }
+            if let Some(h) = heads.get_mut(d) {
+                *h += 1;
+            }
+        }
+    }
+    ends
+}
+
 /// Writes `"{name}-{i}"` into `buf`, cut to [`MAX_POINT_INPUT`] bytes as
 /// twemproxy's `snprintf` cuts it; returns its length.
 pub(super) fn point_input(buf: &mut [u8; MAX_POINT_INPUT], name: &[u8], i: u32) -> usize {
@@ -381,4 +515,82 @@ pub(super) fn point_input(buf: &mut [u8; MAX_POINT_INPUT], name: &[u8], i: u32) 
         len += 1;
     }
     len
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The continuum as the old build made it: one `md-5` digest per point
+    /// input, `sort_unstable` on `Point`.
+    fn reference<const B: usize, const P: usize, const N: usize>(
+        k: &Ketama<B, P, N>,
+    ) -> Vec<Point> {
+        let n = k.len() as u32;
+        let mut pts = Vec::new();
+        let mut input = [0u8; MAX_POINT_INPUT];
+        for (index, s) in k.servers.iter().enumerate() {
+            let count = ketama_points(s.weight, k.total_weight, n) / POINTS_PER_HASH;
+            for i in 0..count {
+                let len = point_input(&mut input, &s.name, i);
+                let d = md5_digest(&[&input[..len]]);
+                for w in d.chunks_exact(4) {
+                    pts.push(Point {
+                        value: u32::from_le_bytes([w[0], w[1], w[2], w[3]]),
+                        server: index as u16,
+                    });
+                }
+            }
+        }
+        pts.sort_unstable();
+        pts
+    }
+
+    #[test]
+    fn continuum_equals_one_digest_at_a_time() {
+        // Short names (the four-lane path), names too long for one MD5 block
+        // (the `md-5` path), and weights that leave 1 to 3 digests over.
+        let names: Vec<Vec<u8>> = (0..40)
+            .map(|i| match i % 4 {
+                0 => format!("10.0.{i}.1:11211").into_bytes(),
+                1 => format!("server-{i}").into_bytes(),
+                2 => vec![b'x'; 44 + i % 13],
+                _ => format!("{}-{i}", "n".repeat(60)).into_bytes(),
+            })
+            .collect();
+        let servers: Vec<(&[u8], u32)> = names
+            .iter()
+            .enumerate()
+            .map(|(i, n)| (n.as_slice(), 1 + (i as u32 * 7) % 5))
+            .collect();
+        let mut k: Box<Ketama<64, { 160 * 64 * 5 }, 80>> = Box::new(Ketama::new(KeyHash::Md5));
+        k.add_many(&servers).unwrap();
+        assert_eq!(k.points(), &reference(&k)[..]);
+        k.remove(3).unwrap();
+        assert_eq!(k.points(), &reference(&k)[..]);
+    }
+
+    #[test]
+    fn sort_points_equals_sort_unstable() {
+        let mut x = 0x9e37_79b9_7f4a_7c15u64;
+        let mut pts: Vec<Point> = (0..60_000)
+            .map(|i| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                // Some equal positions, to check the tie order.
+                let value = if i % 50 == 0 { 0x8000_0000 } else { x as u32 };
+                Point {
+                    value,
+                    server: (x >> 40) as u16 % 300,
+                }
+            })
+            .collect();
+        let mut want = pts.clone();
+        want.sort_unstable();
+        sort_points(&mut pts);
+        assert_eq!(pts, want);
+        let mut empty: [Point; 0] = [];
+        sort_points(&mut empty);
+    }
 }
