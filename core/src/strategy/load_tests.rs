@@ -10,7 +10,9 @@ use proptest::prelude::*;
 use proptest::strategy::Strategy as _;
 
 use crate::fleet::{AddError, Backend, BackendId, LoadError, UnknownBackend};
-use crate::strategy::{HealthScore, LeastConn, Outcome, PeakEwma, PowerOfTwo, Strategy};
+use crate::strategy::{
+    HealthScore, LeastConn, Outcome, PeakEwma, PowerOfTwo, Rendezvous, Strategy,
+};
 
 /// The inherent API the three strategies share.
 pub(super) trait Lb {
@@ -399,6 +401,35 @@ proptest! {
     }
 
     #[test]
+    fn rendezvous_pick_two_is_the_pick_then_where_the_key_fails_over(
+        weights in proptest::collection::vec(prop_oneof![Just(1u32), 1u32..5, Just(65_535)], 1..8),
+        down in proptest::collection::vec(any::<bool>(), 8),
+        keys in proptest::collection::vec(any::<u64>(), 1..20),
+    ) {
+        let mut r: Rendezvous<8> = Rendezvous::new();
+        for (i, &w) in weights.iter().enumerate() {
+            Strategy::add(&mut r, BackendId(i as u16), &[i as u8], w).unwrap();
+        }
+        for (i, &d) in down.iter().enumerate().take(weights.len()) {
+            Strategy::set_up(&mut r, BackendId(i as u16), !d).unwrap();
+        }
+        let up = weights.len() - down.iter().take(weights.len()).filter(|&&d| d).count();
+        for k in keys {
+            let two = r.pick_two(k);
+            prop_assert_eq!(two.map(|t| t.0), Strategy::pick(&mut r, k));
+            if let Some((a, b)) = two {
+                prop_assert_eq!(b.is_some(), up > 1);
+                if let Some(b) = b {
+                    // Take the pick down: the key moves to the runner-up.
+                    Strategy::set_up(&mut r, a, false).unwrap();
+                    prop_assert_eq!(Strategy::pick(&mut r, k), Some(b));
+                    Strategy::set_up(&mut r, a, true).unwrap();
+                }
+            }
+        }
+    }
+
+    #[test]
     fn p2c_pick_two_leads_with_pick(ops in proptest::collection::vec(op(), 0..60), keys in proptest::collection::vec(any::<u64>(), 1..20)) {
         let mut p: PowerOfTwo<8> = PowerOfTwo::new();
         check_ops(&mut p, &ops);
@@ -406,4 +437,14 @@ proptest! {
             prop_assert_eq!(p.pick_two(k).map(|(a, _)| a), Strategy::pick(&mut p, k));
         }
     }
+}
+
+#[test]
+fn public_types_are_send_sync_and_copy_where_small() {
+    fn send_sync<T: Send + Sync + Clone + core::fmt::Debug>() {}
+    fn copy<T: Copy + Default + Eq + core::hash::Hash>() {}
+    send_sync::<LeastConn<4>>();
+    send_sync::<PeakEwma<4>>();
+    send_sync::<HealthScore<4>>();
+    copy::<Outcome>();
 }
