@@ -442,7 +442,7 @@ proptest! {
 #[test]
 fn public_types_are_send_sync_and_copy_where_small() {
     fn send_sync<T: Send + Sync + Clone + core::fmt::Debug>() {}
-    fn copy<T: Copy + Default + Eq + core::hash::Hash>() {}
+    fn copy<T: Copy + Eq + core::hash::Hash>() {}
     send_sync::<LeastConn<4>>();
     send_sync::<PeakEwma<4>>();
     send_sync::<HealthScore<4>>();

@@ -9,7 +9,7 @@
 /// clock that goes backwards or wraps around `u64` is never an error and never
 /// panics; each strategy documents what it does with it (at worst, one
 /// observation without decay).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct Outcome {
     /// Measured latency of the request, in microseconds (saturate longer ones
