@@ -18,6 +18,9 @@
 //! | [`PowerOfTwo`] | two choices, least loaded | *O*(n) | not key-affine |
 //! | [`Modulo`] | `hash % n` (IPHash) | *O*(1) | almost every key moves |
 //! | [`RoundRobin`] | smooth weighted round robin (nginx) | *O*(n) | not key-affine |
+//! | [`LeastConn`] | weighted least connections, smooth WRR on ties (nginx `least_conn`) | *O*(n) | not key-affine |
+//! | [`PeakEwma`] | two choices by peak-EWMA latency x in flight (Finagle, Linkerd) | *O*(1) | not key-affine |
+//! | [`HealthScore`] | share by errors and latency folded into one score | *O*(n) | not key-affine |
 //! | [`TtlCache`] | fixed-capacity TTL + LRU cache / flow table | *O*(1) expected | |
 //! | [`workload`] | seeded uniform and Zipf key generators | *O*(1) | |
 //! | [`compat`] | nginx, twemproxy (ketama) and HAProxy placement, bit for bit | as each daemon | as each daemon |
@@ -136,8 +139,9 @@ pub use fleet::{
 pub use hash::{hash, hash_seeded, hash_u64, mix};
 pub use ring::{ConfigError, Replicas, Ring, RingConfig};
 pub use strategy::{
-    BoundedLoad, FleetView, Jump, LoadAware, Maglev, Membership, Modulo, Outcome, Placement,
-    PowerOfTwo, Rendezvous, RoundRobin, Strategy, StrategyKind, UnknownStrategy,
+    BoundedLoad, FleetView, HealthScore, Jump, LeastConn, LoadAware, Maglev, Membership, Modulo,
+    Outcome, PeakEwma, Placement, PowerOfTwo, Rendezvous, RoundRobin, Strategy, StrategyKind,
+    UnknownStrategy,
 };
 pub use time::{ClockError, Duration, Instant};
 

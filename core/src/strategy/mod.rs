@@ -10,6 +10,15 @@
 //! | [`Modulo`] | *O*(n) weighted, *O*(1) arithmetic | none | ~(n-1)/n: almost all | slices x w | yes |
 //! | [`PowerOfTwo`] | *O*(n) | in-flight count | n/a | load / weight | no |
 //! | [`RoundRobin`] | *O*(n) | one counter | n/a | smooth WRR | no |
+//! | [`LeastConn`] | *O*(n) | in-flight count, one `i64` | n/a | in flight / w, smooth WRR on ties | no |
+//! | [`PeakEwma`] | *O*(1) all up, *O*(n) otherwise | in-flight count, latency estimate (16 B) | n/a | cost / w | no |
+//! | [`HealthScore`] | *O*(n) | in-flight count, error and latency EWMAs (16 B) | n/a | share ∝ w x score | no |
+//!
+//! The last three take real feedback: `start(id)` when a request is sent and
+//! `finish(id, `[`Outcome`]`)` with its latency, success and the caller's
+//! clock when it ends (inherent methods; through [`Strategy::finish`] only the
+//! in-flight count moves). Each also offers `pick_two`: the pick and a distinct
+//! runner-up for a hedged request.
 //!
 //! Every strategy takes the key's 64-bit hash (from [`hash`](crate::hash()) or
 //! [`hash_u64`](crate::hash_u64)), never the key itself, so callers hash once and
@@ -31,22 +40,32 @@
 //! need no trait import; otherwise `use chring::prelude::*`.
 
 mod bounded;
+mod health_score;
+mod hedge;
 mod jump;
 mod kind;
+mod least_conn;
+#[cfg(test)]
+mod load_tests;
 mod maglev;
 mod modulo;
 mod p2c;
+mod peak_ewma;
 mod rendezvous;
 mod round_robin;
+mod seeded;
 
 pub mod traits;
 
 pub use bounded::BoundedLoad;
+pub use health_score::{HealthScore, SCORE_FLOOR, SCORE_ONE};
 pub use jump::{Jump, jump_hash};
 pub use kind::{StrategyKind, UnknownStrategy};
+pub use least_conn::LeastConn;
 pub use maglev::Maglev;
 pub use modulo::Modulo;
 pub use p2c::PowerOfTwo;
+pub use peak_ewma::{DEFAULT_DECAY_US, DEFAULT_RTT_US, PeakEwma};
 pub use rendezvous::Rendezvous;
 pub use round_robin::RoundRobin;
 pub use traits::{FleetView, LoadAware, Membership, Outcome, Placement, Strategy};
