@@ -6,4 +6,6 @@
 //! health) implements [`state::Control`]; the control port, the admin HTTP
 //! server and the nutcracker stats port are written against that trait only.
 
+pub mod config;
+pub mod placement;
 pub mod state;
