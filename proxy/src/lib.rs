@@ -7,5 +7,7 @@
 //! server and the nutcracker stats port are written against that trait only.
 
 pub mod config;
+pub mod memcache;
 pub mod placement;
+pub mod resp;
 pub mod state;
