@@ -27,7 +27,7 @@
 //! stream without recursion.
 
 use anyhow::{Context, anyhow, bail};
-use chring::compat::twemproxy::{Ketama, KeyHash, Modula, ServerLine};
+use chring::compat::twemproxy::{Ketama, KeyHash, Modula, ServerLine, server_order};
 use yaml_rust2::parser::{Event, Parser};
 
 use crate::KeyRouter;
@@ -511,7 +511,9 @@ fn k_line(map: &[(Node, Node)], key: &str) -> usize {
 
 enum Placement {
     Ketama(Box<KetamaPool>),
-    Modula(Box<ModulaPool>),
+    /// The pool, and the file index of each of its servers (nutcracker
+    /// sorts them by [`server_order`]).
+    Modula(Box<ModulaPool>, Vec<usize>),
 }
 
 /// A twemproxy pool as a [`KeyRouter`].
@@ -524,7 +526,7 @@ impl std::fmt::Debug for TwemproxyRouter {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let (d, h, t) = match &self.placement {
             Placement::Ketama(p) => ("ketama", p.key_hash(), p.hash_tag()),
-            Placement::Modula(p) => ("modula", p.key_hash(), p.hash_tag()),
+            Placement::Modula(p, _) => ("modula", p.key_hash(), p.hash_tag()),
         };
         f.debug_struct("TwemproxyRouter")
             .field("distribution", &d)
@@ -547,7 +549,7 @@ impl KeyRouter for TwemproxyRouter {
     fn route(&mut self, key: &[u8]) -> Option<&str> {
         let i = match &self.placement {
             Placement::Ketama(p) => p.server_for(key)?,
-            Placement::Modula(p) => p.server_for(key)?,
+            Placement::Modula(p, order) => *order.get(p.server_for(key)?)?,
         };
         self.labels.get(i).map(String::as_str)
     }
@@ -626,11 +628,15 @@ pub fn build_router(p: &PoolConfig) -> anyhow::Result<TwemproxyRouter> {
         let placement = if dist == Distribution::Modula {
             let mut pool = Box::new(ModulaPool::new(hash));
             pool.set_hash_tag(tag);
-            for (i, (id, w, addr)) in servers.iter().enumerate() {
+            // nutcracker's order, not the file's.
+            let mut order: Vec<usize> = (0..servers.len()).collect();
+            order.sort_by(|&a, &b| server_order(&servers[a].0, &servers[b].0));
+            for &i in &order {
+                let (id, w, addr) = &servers[i];
                 pool.add(id, *w)
                     .map_err(|e| anyhow!("server {} '{addr}': {e}", i + 1))?;
             }
-            Placement::Modula(pool)
+            Placement::Modula(pool, order)
         } else {
             let mut pool = Box::new(KetamaPool::new(hash));
             pool.set_hash_tag(tag);
@@ -828,14 +834,16 @@ beta:
     fn modula_routes_like_chring_compat() {
         let text = "p:\n  distribution: modula\n  hash: crc32a\n  servers:\n   - 10.0.0.1:11211:1\n   - 10.0.0.2:11211:3 b\n   - 10.0.0.3:6379:2\n";
         let mut r = parse(text, None).unwrap();
+        // nutcracker sorts the servers by identity: "b", "10.0.0.1", "10.0.0.3:6379".
         let mut m: Modula<4, 8> = Modula::new(KeyHash::Crc32a);
-        for (id, w) in [(&b"10.0.0.1"[..], 1), (b"b", 3), (b"10.0.0.3:6379", 2)] {
+        for (id, w) in [(&b"b"[..], 3), (b"10.0.0.1", 1), (b"10.0.0.3:6379", 2)] {
             m.add(id, w).unwrap();
         }
+        let label = ["b", "10.0.0.1:11211", "10.0.0.3:6379"];
         for k in 0..500 {
             let key = format!("key-{k}");
             let i = m.server_for(key.as_bytes()).unwrap();
-            assert_eq!(route(&mut r, &key), r.labels()[i]);
+            assert_eq!(route(&mut r, &key), label[i]);
         }
     }
 

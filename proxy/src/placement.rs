@@ -15,7 +15,7 @@
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
-use chring::compat::twemproxy::{Ketama, KeyHash, Modula, hash_tag};
+use chring::compat::twemproxy::{Ketama, KeyHash, Modula, hash_tag, server_order};
 use chring::{BackendId, BoundedLoad, Jump, Maglev, Rendezvous, Ring, RingConfig, Strategy};
 use chring_config::twemproxy::Distribution;
 
@@ -52,7 +52,9 @@ pub struct Member {
 
 enum Kind {
     Ketama(Box<KetamaP>),
-    Modula(Box<ModulaP>),
+    /// The pool and the member index of each of its servers (nutcracker's
+    /// order: sorted by identity).
+    Modula(Box<ModulaP>, Vec<usize>),
     Random(AtomicU64),
     Ring(Box<RingP>),
     Maglev(Box<MaglevP>),
@@ -158,11 +160,14 @@ impl Placement {
             Distribution::Modula => {
                 let mut m = Box::new(ModulaP::new(hash));
                 m.set_hash_tag(tag);
-                for (i, &(_, n, w)) in named.iter().enumerate() {
+                let mut order: Vec<usize> = (0..named.len()).collect();
+                order.sort_by(|&a, &b| server_order(named[a].1, named[b].1));
+                for &i in &order {
+                    let (_, n, w) = named[i];
                     m.add(n, w)
                         .map_err(|e| format!("server '{}': {e}", name(i)))?;
                 }
-                Kind::Modula(m)
+                Kind::Modula(m, order)
             }
             Distribution::Random => Kind::Random(AtomicU64::new(0x9e37_79b9_7f4a_7c15)),
             Distribution::Ring => {
@@ -209,7 +214,7 @@ impl Placement {
     pub fn distribution(&self) -> Distribution {
         match self.kind {
             Kind::Ketama(_) => Distribution::Ketama,
-            Kind::Modula(_) => Distribution::Modula,
+            Kind::Modula(..) => Distribution::Modula,
             Kind::Random(_) => Distribution::Random,
             Kind::Ring(_) => Distribution::Ring,
             Kind::Maglev(_) => Distribution::Maglev,
@@ -260,7 +265,7 @@ impl Placement {
                     .get_mut()
                     .unwrap_or_else(std::sync::PoisonError::into_inner)
                     .set_up(id(i), false),
-                Kind::Ketama(_) | Kind::Modula(_) | Kind::Random(_) => Ok(()),
+                Kind::Ketama(_) | Kind::Modula(..) | Kind::Random(_) => Ok(()),
             };
             r.map_err(|e| e.to_string())?;
         }
@@ -270,7 +275,7 @@ impl Placement {
     fn key_hash(&self) -> KeyHash {
         match &self.kind {
             Kind::Ketama(k) => k.key_hash(),
-            Kind::Modula(m) => m.key_hash(),
+            Kind::Modula(m, _) => m.key_hash(),
             _ => KeyHash::default(),
         }
     }
@@ -290,7 +295,7 @@ impl Placement {
     pub fn lookup(&self, key: &[u8]) -> Option<usize> {
         let i = match &self.kind {
             Kind::Ketama(k) => return k.server_for(key),
-            Kind::Modula(m) => return m.server_for(key),
+            Kind::Modula(m, order) => return order.get(m.server_for(key)?).copied(),
             Kind::Random(seed) => {
                 let n = self.members.len() as u64;
                 if n == 0 {
@@ -381,10 +386,11 @@ impl Placement {
         match &self.kind {
             Kind::Random(_) => {}
             _ if n == 1 => out[0] = 1.0,
-            Kind::Modula(m) => {
+            Kind::Modula(m, order) => {
                 let s = m.slots();
                 for &i in s {
-                    if let Some(x) = out.get_mut(usize::from(i)) {
+                    let member = order.get(usize::from(i)).copied();
+                    if let Some(x) = member.and_then(|i| out.get_mut(i)) {
                         *x += 1.0 / s.len() as f64;
                     }
                 }
@@ -492,7 +498,7 @@ pub fn moves(before: &Placement, after: &Placement) -> f64 {
     let single = |p: &Placement| p.members.len() == 1 && p.is_keyed();
     match (&before.kind, &after.kind) {
         (Kind::Random(_), _) | (_, Kind::Random(_)) => 0.0,
-        (Kind::Modula(a), Kind::Modula(b)) if !single(before) && !single(after) => {
+        (Kind::Modula(a, oa_), Kind::Modula(b, ob_)) if !single(before) && !single(after) => {
             let (sa, sb) = (a.slots(), b.slots());
             let (na, nb) = (sa.len() as u64, sb.len() as u64);
             if na == 0 || nb == 0 {
@@ -501,8 +507,10 @@ pub fn moves(before: &Placement, after: &Placement) -> f64 {
             let l = na / gcd(na, nb) * nb;
             let mut moved = 0u64;
             for r in 0..l {
-                let oa = ident(before, sa.get((r % na) as usize).map(|&x| usize::from(x)));
-                let ob = ident(after, sb.get((r % nb) as usize).map(|&x| usize::from(x)));
+                let slot_a = sa.get((r % na) as usize).map(|&x| usize::from(x));
+                let slot_b = sb.get((r % nb) as usize).map(|&x| usize::from(x));
+                let oa = ident(before, slot_a.and_then(|x| oa_.get(x).copied()));
+                let ob = ident(after, slot_b.and_then(|x| ob_.get(x).copied()));
                 if oa != ob && r < (1 << 32) {
                     moved += ((1u64 << 32) - 1 - r) / l + 1;
                 }

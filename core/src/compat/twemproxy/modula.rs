@@ -1,6 +1,12 @@
 //! twemproxy's `distribution: modula`: one slot per unit of weight, in server
 //! order, and a key goes to slot `hash % slots`.
+//!
+//! "Server order" is nutcracker's, not the file's: when it reads its
+//! configuration, nutcracker sorts each pool's servers by identity (to find
+//! duplicates) and keeps that order, so add servers sorted by
+//! [`server_order`] to route as nutcracker does.
 
+use core::cmp::Ordering;
 use core::fmt;
 
 use super::{KeyHash, hash_tag};
@@ -55,6 +61,15 @@ impl From<UnknownBackend> for ModulaError {
     }
 }
 
+/// nutcracker's order of a pool's servers (`conf_server_name_cmp`): by
+/// identity ([`ServerLine::identity`](super::ServerLine::identity)), shorter
+/// first, then byte by byte. Only modula depends on it (ketama's points do not
+/// depend on the order).
+#[must_use]
+pub fn server_order(a: &[u8], b: &[u8]) -> Ordering {
+    a.len().cmp(&b.len()).then_with(|| a.cmp(b))
+}
+
 #[derive(Debug, Clone)]
 struct Server<const N: usize> {
     name: heapless::Vec<u8, N>,
@@ -65,7 +80,8 @@ struct Server<const N: usize> {
 /// up to at most `S` (one slot per unit of weight), identities of up to `N`
 /// bytes.
 ///
-/// twemproxy's `modula_update` lays the servers out in configuration order,
+/// twemproxy's `modula_update` lays the servers out in its order (the order
+/// of [`add`](Self::add); nutcracker's is [`server_order`]),
 /// server `i` taking `weight_i` consecutive slots, and `modula_dispatch` sends
 /// hash `h` to slot `h % slots`. Adding or removing a server rebuilds the slots,
 /// *O*(S); a lookup is a key hash and one division. Not consistent: changing
@@ -260,6 +276,16 @@ mod tests {
         m.remove(0).unwrap();
         assert_eq!(m.slots(), [0, 0, 1]);
         assert_eq!(m.name(1), Some(&b"c"[..]));
+    }
+
+    #[test]
+    fn nutcracker_order_is_length_then_bytes() {
+        let mut ids = [&b"10.0.0.3:6379"[..], b"b", b"10.0.0.1", b"a", b"10.0.0.10"];
+        ids.sort_by(|a, b| server_order(a, b));
+        assert_eq!(
+            ids,
+            [&b"a"[..], b"b", b"10.0.0.1", b"10.0.0.10", b"10.0.0.3:6379"]
+        );
     }
 
     #[test]
