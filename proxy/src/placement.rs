@@ -351,6 +351,12 @@ impl Placement {
         Ok(())
     }
 
+    /// Whether member `i` is routed to (false past the end).
+    #[must_use]
+    pub fn is_up(&self, i: usize) -> bool {
+        self.up.get(i).copied().unwrap_or(false)
+    }
+
     /// `true` for a keyed distribution (all but `random`).
     #[must_use]
     pub fn is_keyed(&self) -> bool {

@@ -164,6 +164,16 @@ impl Pool {
         let r = self.routing.load();
         let (i, guard) = r.live.pick(key)?;
         let s = r.servers.get(*r.live_map.get(i)?)?.clone();
+        if s.is_live() {
+            return Some((s, guard));
+        }
+        // Ejected or marked down since the routing was built: rebuild it now
+        // rather than wait for the health task.
+        drop((guard, r));
+        self.refresh();
+        let r = self.routing.load();
+        let (i, guard) = r.live.pick(key)?;
+        let s = r.servers.get(*r.live_map.get(i)?)?.clone();
         Some((s, guard))
     }
 

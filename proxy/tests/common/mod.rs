@@ -138,7 +138,10 @@ pub fn redis() -> Daemon {
 }
 
 pub fn memcached() -> Daemon {
-    let port = free_port();
+    memcached_on(free_port())
+}
+
+pub fn memcached_on(port: u16) -> Daemon {
     let mut cmd = Command::new(binary("memcached"));
     cmd.args([
         "-l",
