@@ -9,7 +9,7 @@
 //! protocol) is closed and reopened, as nutcracker does.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering::Relaxed};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering::Relaxed};
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
@@ -70,6 +70,9 @@ pub struct Job {
     pub command: Arc<str>,
     /// Bounded loads: the request's hold on its server.
     pub guard: Option<LoadGuard>,
+    /// The client's number: a client's requests to one server all take the
+    /// same connection (`hint % server_connections`), so they stay in order.
+    pub hint: usize,
 }
 
 /// What every connection of a pool needs to know.
@@ -110,7 +113,6 @@ pub struct Server {
     pub stats: ServerStats,
     settings: Arc<Settings>,
     conns: Vec<mpsc::Sender<Job>>,
-    next: AtomicUsize,
     failures: AtomicU32,
     /// Unix ms until which it is ejected; 0 when not ejected.
     ejected_until: AtomicU64,
@@ -153,7 +155,6 @@ impl Server {
             stats: ServerStats::default(),
             settings,
             conns,
-            next: AtomicUsize::new(0),
             failures: AtomicU32::new(0),
             ejected_until: AtomicU64::new(0),
             down: AtomicBool::new(false),
@@ -166,10 +167,10 @@ impl Server {
         server
     }
 
-    /// Queues `job` on the next connection (round robin). Waits when that
-    /// connection's queue is full.
+    /// Queues `job` on connection `job.hint % server_connections` (a client's
+    /// requests keep their order). Waits when that connection's queue is full.
     pub async fn send(&self, job: Job) {
-        let i = self.next.fetch_add(1, Relaxed) % self.conns.len().max(1);
+        let i = job.hint % self.conns.len().max(1);
         let Some(tx) = self.conns.get(i) else {
             let _ = job.reply.send(Err(BackendError::Closed(self.name.clone())));
             return;

@@ -61,6 +61,7 @@ pub async fn serve(pool: Arc<Pool>, sock: TcpStream, mut stop: watch::Receiver<b
     let mut st = State {
         authed: pool.cfg.redis_auth.is_none(),
         args: Vec::new(),
+        hint: CLIENTS.fetch_add(1, Relaxed),
     };
     let redis = pool.cfg.redis;
     'conn: loop {
@@ -68,13 +69,18 @@ pub async fn serve(pool: Arc<Pool>, sock: TcpStream, mut stop: watch::Receiver<b
             let step = if redis {
                 redis_step(&pool, &mut buf, &mut st).await
             } else {
-                memcache_step(&pool, &mut buf).await
+                memcache_step(&pool, &mut buf, st.hint).await
             };
             match step {
                 Step::More => break,
                 Step::Reply(r) => {
                     let close = matches!(r, Reply::Close(_));
-                    if tx.send(r).await.is_err() || close {
+                    if tx.send(r).await.is_err() {
+                        // The writer stopped: the client went away.
+                        pool.stats.client_eof.fetch_add(1, Relaxed);
+                        break 'conn;
+                    }
+                    if close {
                         break 'conn;
                     }
                 }
@@ -107,7 +113,11 @@ pub async fn serve(pool: Arc<Pool>, sock: TcpStream, mut stop: watch::Receiver<b
 struct State {
     authed: bool,
     args: Vec<Range<usize>>,
+    hint: usize,
 }
+
+/// Numbers clients (for [`Job::hint`]).
+static CLIENTS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
 
 enum Step {
     More,
@@ -130,7 +140,14 @@ fn err(pool: &Pool, text: &str) -> Bytes {
 }
 
 /// Forwards one request for `key`; the reply arrives on the returned channel.
-async fn forward(pool: &Pool, key: &[u8], bytes: Bytes, expect: Expect, command: &str) -> Rx {
+async fn forward(
+    pool: &Pool,
+    key: &[u8],
+    bytes: Bytes,
+    expect: Expect,
+    command: &str,
+    hint: usize,
+) -> Rx {
     let (tx, rx) = oneshot::channel();
     match pool.route(key) {
         Some((server, guard)) => {
@@ -141,6 +158,7 @@ async fn forward(pool: &Pool, key: &[u8], bytes: Bytes, expect: Expect, command:
                     reply: tx,
                     command: Arc::from(command),
                     guard,
+                    hint,
                 })
                 .await;
         }
@@ -346,7 +364,7 @@ async fn redis_step(pool: &Arc<Pool>, buf: &mut BytesMut, st: &mut State) -> Ste
         let Some(key) = args.get(1) else {
             return wrong(&cmd);
         };
-        let rx = forward(pool, key, frame.clone(), Expect::Resp, &cmd).await;
+        let rx = forward(pool, key, frame.clone(), Expect::Resp, &cmd, st.hint).await;
         return Step::Reply(Reply::Wait(rx));
     }
     match cmd.as_str() {
@@ -356,7 +374,7 @@ async fn redis_step(pool: &Arc<Pool>, buf: &mut BytesMut, st: &mut State) -> Ste
                 .and_then(|n| std::str::from_utf8(n).ok()?.parse::<usize>().ok());
             match (numkeys, args.get(3)) {
                 (Some(n), Some(key)) if n >= 1 => {
-                    let rx = forward(pool, key, frame.clone(), Expect::Resp, &cmd).await;
+                    let rx = forward(pool, key, frame.clone(), Expect::Resp, &cmd, st.hint).await;
                     Step::Reply(Reply::Wait(rx))
                 }
                 _ => ready(&resp::error(&format!(
@@ -366,9 +384,11 @@ async fn redis_step(pool: &Arc<Pool>, buf: &mut BytesMut, st: &mut State) -> Ste
             }
         }
         "mget" | "del" | "unlink" | "exists" | "touch" if arity(2) => {
-            split(pool, &cmd, &args[1..], 1).await
+            split(pool, &cmd, &args[1..], 1, st.hint).await
         }
-        "mset" if args.len() >= 3 && args.len() % 2 == 1 => split(pool, &cmd, &args[1..], 2).await,
+        "mset" if args.len() >= 3 && args.len() % 2 == 1 => {
+            split(pool, &cmd, &args[1..], 2, st.hint).await
+        }
         "mget" | "del" | "unlink" | "exists" | "touch" | "mset" => wrong(&cmd),
         "keys" if args.len() == 2 => {
             let servers = pool.live_servers();
@@ -382,6 +402,7 @@ async fn redis_step(pool: &Arc<Pool>, buf: &mut BytesMut, st: &mut State) -> Ste
                     reply: tx,
                     command: Arc::from("keys"),
                     guard: None,
+                    hint: st.hint,
                 })
                 .await;
                 rxs.push(rx);
@@ -399,7 +420,7 @@ async fn redis_step(pool: &Arc<Pool>, buf: &mut BytesMut, st: &mut State) -> Ste
 
 /// Splits a multi-key command (`step` arguments per key) into one command per
 /// server, keys in the client's order within each.
-async fn split(pool: &Arc<Pool>, cmd: &str, keyargs: &[Bytes], step: usize) -> Step {
+async fn split(pool: &Arc<Pool>, cmd: &str, keyargs: &[Bytes], step: usize, hint: usize) -> Step {
     let n = keyargs.len() / step;
     if n > pool.limits.max_keys {
         return ready(&resp::error(&format!(
@@ -448,6 +469,7 @@ async fn split(pool: &Arc<Pool>, cmd: &str, keyargs: &[Bytes], step: usize) -> S
                 reply: tx,
                 command: Arc::from(cmd),
                 guard: guards.pop(),
+                hint,
             })
             .await;
         rxs.push(rx);
@@ -467,7 +489,7 @@ async fn split(pool: &Arc<Pool>, cmd: &str, keyargs: &[Bytes], step: usize) -> S
     Step::Reply(Reply::Multi(rxs, merge))
 }
 
-async fn memcache_step(pool: &Arc<Pool>, buf: &mut BytesMut) -> Step {
+async fn memcache_step(pool: &Arc<Pool>, buf: &mut BytesMut, hint: usize) -> Step {
     let req = match memcache::parse_request(buf, pool.limits.max_request_bytes) {
         Ok(None) => return Step::More,
         Ok(Some(r)) => r,
@@ -501,7 +523,15 @@ async fn memcache_step(pool: &Arc<Pool>, buf: &mut BytesMut) -> Step {
                 }
                 None => frame.clone(),
             };
-            let rx = forward(pool, &key, bytes, Expect::Memcache(ReplyShape::Line), &name).await;
+            let rx = forward(
+                pool,
+                &key,
+                bytes,
+                Expect::Memcache(ReplyShape::Line),
+                &name,
+                hint,
+            )
+            .await;
             Step::Reply(if noreply {
                 Reply::Discard(rx)
             } else {
@@ -517,6 +547,7 @@ async fn memcache_step(pool: &Arc<Pool>, buf: &mut BytesMut) -> Step {
                     frame.clone(),
                     Expect::Memcache(ReplyShape::Values),
                     &name,
+                    hint,
                 )
                 .await;
                 return Step::Reply(Reply::Wait(rx));
@@ -551,6 +582,7 @@ async fn memcache_step(pool: &Arc<Pool>, buf: &mut BytesMut) -> Step {
                     reply: tx,
                     command: Arc::from(name.as_str()),
                     guard: None,
+                    hint,
                 })
                 .await;
                 rxs.push(rx);
