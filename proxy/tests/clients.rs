@@ -23,6 +23,7 @@ fn yaml(ports: &[u16], extra: &str) -> String {
 }
 
 #[test]
+#[ignore = "real daemons: bash scripts/test-all.sh proxy"]
 fn a_thousand_concurrent_clients() {
     let servers: Vec<Daemon> = (0..2).map(|_| redis()).collect();
     let ports: Vec<u16> = servers.iter().map(|d| d.port).collect();
@@ -88,6 +89,7 @@ fn a_thousand_concurrent_clients() {
 }
 
 #[test]
+#[ignore = "real daemons: bash scripts/test-all.sh proxy"]
 fn misbehaving_clients_disturb_no_one() {
     let servers: Vec<Daemon> = (0..2).map(|_| redis()).collect();
     let ports: Vec<u16> = servers.iter().map(|d| d.port).collect();

@@ -6,7 +6,7 @@ mod common;
 
 use std::io::Write;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 use std::time::{Duration, Instant};
 
 use chring_proxy::state::{Change, Control, ControlError, Health};
@@ -50,11 +50,12 @@ fn misses(port: u16, keys: &[String]) -> f64 {
 }
 
 /// GETs in a loop on another thread until `stop` (at most 60 s): counts
-/// replies and errors.
+/// replies (also into `done`) and errors.
 fn load(
     port: u16,
     keys: Vec<String>,
     stop: Arc<AtomicBool>,
+    done: Arc<AtomicU64>,
 ) -> std::thread::JoinHandle<(u64, u64)> {
     std::thread::spawn(move || {
         let mut c = Resp::new(port);
@@ -70,12 +71,14 @@ fn load(
                 }
             }
             n += 1;
+            done.store(n, Relaxed);
         }
         (n, errors)
     })
 }
 
 #[test]
+#[ignore = "real daemons: bash scripts/test-all.sh proxy"]
 fn add_and_remove_under_load_move_what_moves_says() {
     let servers: Vec<Daemon> = (0..5).map(|_| redis()).collect();
     for distribution in ["ketama", "ring", "maglev", "rendezvous"] {
@@ -103,13 +106,16 @@ fn add_and_remove_under_load_move_what_moves_says() {
         let priced = proxy.proxy.moves("r", &add).unwrap();
         assert!(priced > 0.1 && priced < 0.3, "{distribution}: {priced}");
         let stop = Arc::new(AtomicBool::new(false));
-        let loader = load(port, keys.clone(), stop.clone());
-        std::thread::sleep(Duration::from_millis(200));
+        let done = Arc::new(AtomicU64::new(0));
+        let loader = load(port, keys.clone(), stop.clone(), done.clone());
+        // Under way before the change, and for a while after it.
+        assert!(eventually(Duration::from_secs(30), || done.load(Relaxed) >= 50));
         let moved = proxy.proxy.apply("r", add).unwrap();
-        std::thread::sleep(Duration::from_millis(200));
+        let after = done.load(Relaxed) + 50;
+        assert!(eventually(Duration::from_secs(30), || done.load(Relaxed) >= after));
         stop.store(true, Relaxed);
         let (n, errors) = loader.join().unwrap();
-        assert!(n > 50, "{n}");
+        assert!(n >= 100, "{n}");
         assert_eq!(errors, 0, "{distribution}: no client saw an error");
         assert_eq!(moved, priced, "{distribution}");
         let missed = misses(port, &keys);
@@ -147,6 +153,7 @@ fn add_and_remove_under_load_move_what_moves_says() {
 }
 
 #[test]
+#[ignore = "real daemons: bash scripts/test-all.sh proxy"]
 fn control_errors_down_and_up() {
     let servers: Vec<Daemon> = (0..3).map(|_| redis()).collect();
     let mut y = "r:\n  listen: 127.0.0.1:0\n  redis: true\n  servers:\n".to_string();

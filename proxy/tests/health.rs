@@ -11,6 +11,7 @@ use chring_proxy::state::{Control, Health};
 use common::*;
 
 #[test]
+#[ignore = "real daemons: bash scripts/test-all.sh proxy"]
 fn killed_backend_is_ejected_then_readmitted() {
     let mut servers: Vec<Daemon> = (0..3).map(|_| redis()).collect();
     let mut y = "r:\n  listen: 127.0.0.1:0\n  redis: true\n  hash: md5\n  timeout: 500\n  \
@@ -115,6 +116,7 @@ fn killed_backend_is_ejected_then_readmitted() {
 }
 
 #[test]
+#[ignore = "real daemons: bash scripts/test-all.sh proxy"]
 fn memcached_backend_ejected_and_readmitted() {
     let mut servers: Vec<Daemon> = (0..2).map(|_| memcached()).collect();
     let mut y =

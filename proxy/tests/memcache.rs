@@ -14,6 +14,7 @@ fn pool_yaml(ports: &[u16]) -> String {
 }
 
 #[test]
+#[ignore = "real daemons: bash scripts/test-all.sh proxy"]
 fn multiget_noreply_and_errors() {
     let servers: Vec<Daemon> = (0..3).map(|_| memcached()).collect();
     let ports: Vec<u16> = servers.iter().map(|d| d.port).collect();

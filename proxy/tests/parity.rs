@@ -124,6 +124,7 @@ fn redis_locations(backends: &[u16]) -> HashMap<String, usize> {
 }
 
 #[test]
+#[ignore = "real daemons: bash scripts/test-all.sh proxy"]
 fn redis_pools_route_like_nutcracker() {
     let servers: Vec<Daemon> = (0..4).map(|_| redis()).collect();
     let ports: Vec<u16> = servers.iter().map(|d| d.port).collect();
@@ -203,6 +204,7 @@ fn mc_locations(backends: &[u16], keys: &[String]) -> HashMap<String, usize> {
 }
 
 #[test]
+#[ignore = "real daemons: bash scripts/test-all.sh proxy"]
 fn memcache_pools_route_like_nutcracker() {
     let servers: Vec<Daemon> = (0..4).map(|_| memcached()).collect();
     let ports: Vec<u16> = servers.iter().map(|d| d.port).collect();

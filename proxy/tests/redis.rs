@@ -26,6 +26,7 @@ fn holder(ports: &[u16], key: &str) -> Option<usize> {
 }
 
 #[test]
+#[ignore = "real daemons: bash scripts/test-all.sh proxy"]
 fn pipelining_multikey_and_hash_tags() {
     let servers: Vec<Daemon> = (0..3).map(|_| redis()).collect();
     let ports: Vec<u16> = servers.iter().map(|d| d.port).collect();
@@ -117,6 +118,7 @@ fn pipelining_multikey_and_hash_tags() {
 }
 
 #[test]
+#[ignore = "real daemons: bash scripts/test-all.sh proxy"]
 fn refused_commands_keep_the_connection() {
     let servers: Vec<Daemon> = (0..2).map(|_| redis()).collect();
     let ports: Vec<u16> = servers.iter().map(|d| d.port).collect();
@@ -165,6 +167,7 @@ fn refused_commands_keep_the_connection() {
 }
 
 #[test]
+#[ignore = "real daemons: bash scripts/test-all.sh proxy"]
 fn auth_to_clients_and_backends_and_redis_db() {
     let servers: Vec<Daemon> = (0..2).map(|_| redis_on(0, Some("s3cret"))).collect();
     let ports: Vec<u16> = servers.iter().map(|d| d.port).collect();
@@ -204,6 +207,7 @@ fn auth_to_clients_and_backends_and_redis_db() {
 }
 
 #[test]
+#[ignore = "real daemons: bash scripts/test-all.sh proxy"]
 fn dead_server_gives_errors_only_for_its_keys() {
     let alive = redis();
     let dead_port = free_port();
