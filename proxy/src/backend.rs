@@ -120,6 +120,19 @@ pub struct Server {
     health_changed: Arc<Notify>,
 }
 
+/// Who a server is: what [`Server::spawn`] needs besides the pool's settings.
+#[derive(Debug, Clone)]
+pub struct ServerSpec {
+    /// Its name (label).
+    pub name: String,
+    /// `host:port`.
+    pub addr: String,
+    /// Its weight.
+    pub weight: u32,
+    /// What the placement hashes.
+    pub identity: Vec<u8>,
+}
+
 /// Queue depth of one connection before senders wait.
 const QUEUE: usize = 4096;
 /// Requests written in one batch at most.
@@ -131,10 +144,7 @@ impl Server {
     #[must_use]
     pub fn spawn(
         rt: &tokio::runtime::Handle,
-        name: String,
-        addr: String,
-        weight: u32,
-        identity: Vec<u8>,
+        spec: ServerSpec,
         settings: Arc<Settings>,
         health_changed: Arc<Notify>,
         preconnect: bool,
@@ -147,6 +157,12 @@ impl Server {
             conns.push(tx);
             rxs.push(rx);
         }
+        let ServerSpec {
+            name,
+            addr,
+            weight,
+            identity,
+        } = spec;
         let server = Arc::new(Server {
             name,
             addr,

@@ -259,10 +259,14 @@ pub fn reply_len(buf: &[u8], shape: ReplyShape) -> Result<Option<usize>, &'stati
     }
 }
 
-/// The `VALUE` blocks of a complete `get` reply, as `(key, block span)`, and
-/// whether it ended with `END` (else it was an error line).
+/// One `VALUE` block of a `get` reply: the key's span and the block's span
+/// (its line, data and `\r\n`).
+pub type Block = (Range<usize>, Range<usize>);
+
+/// The `VALUE` blocks of a complete `get` reply, and whether it ended with
+/// `END` (else it was an error line).
 #[must_use]
-pub fn value_blocks(reply: &[u8]) -> (Vec<(Range<usize>, Range<usize>)>, bool) {
+pub fn value_blocks(reply: &[u8]) -> (Vec<Block>, bool) {
     let mut out = Vec::new();
     let mut pos = 0;
     while let Some(nl) = reply.get(pos..).and_then(|b| memchr::memchr(b'\n', b)) {

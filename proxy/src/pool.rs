@@ -9,7 +9,7 @@ use std::time::Duration;
 use arc_swap::ArcSwap;
 use tokio::sync::Notify;
 
-use crate::backend::{Server, Settings};
+use crate::backend::{Server, ServerSpec, Settings};
 use crate::config::{Limits, PoolConfig};
 use crate::placement::{LoadGuard, Member, Placement};
 use crate::state::{
@@ -92,10 +92,12 @@ impl Pool {
             .map(|s| {
                 Server::spawn(
                     &rt,
-                    s.label.clone(),
-                    s.addr.clone(),
-                    s.weight,
-                    s.identity.clone(),
+                    ServerSpec {
+                        name: s.label.clone(),
+                        addr: s.addr.clone(),
+                        weight: s.weight,
+                        identity: s.identity.clone(),
+                    },
                     settings.clone(),
                     health_changed.clone(),
                     cfg.preconnect,
@@ -232,10 +234,12 @@ impl Pool {
                 self.check_add(r, change)?;
                 servers.push(Server::spawn(
                     &self.rt,
-                    name.clone(),
-                    addr.clone(),
-                    *weight,
-                    name.as_bytes().to_vec(),
+                    ServerSpec {
+                        name: name.clone(),
+                        addr: addr.clone(),
+                        weight: *weight,
+                        identity: name.as_bytes().to_vec(),
+                    },
                     self.settings.clone(),
                     self.health_changed.clone(),
                     self.cfg.preconnect,

@@ -410,7 +410,7 @@ impl Mc {
 /// Keys `prefix:{i}` for `i` in `0..n`, in a seeded (PCG) order of lengths.
 pub fn keys(prefix: &str, n: usize, seed: u64) -> Vec<String> {
     use rand_core::Rng;
-    let mut rng = rand_pcg::Pcg64::new(u128::from(seed), 0xa02b_dbf7_bb3c_0a7a_c28f_a16a_64ab_f96);
+    let mut rng = rand_pcg::Pcg64::new(u128::from(seed), 0x0a02_bdbf_7bb3_c0a7_ac28_fa16_a64a_bf96);
     (0..n)
         .map(|i| {
             let salt = rng.next_u32() % 100_000;
