@@ -53,6 +53,7 @@ mod fleet;
 mod hot;
 mod maglev_build;
 mod peers;
+mod proto;
 mod ring;
 
 /// Keys per iteration.
@@ -246,6 +247,6 @@ criterion_group! {
     config = Criterion::default()
         .warm_up_time(Duration::from_secs(1))
         .measurement_time(Duration::from_secs(3));
-    targets = lookup, lookup_str, build, cache::cache, cache_peers::cache_peers, hot::pick, hot::ketama
+    targets = lookup, lookup_str, build, cache::cache, cache_peers::cache_peers, hot::pick, hot::ketama, proto::proto
 }
 criterion_main!(benches);
