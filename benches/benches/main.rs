@@ -30,6 +30,9 @@
 //!   N, Ix>` against the LRU caches users would pick (schnellru, lru, hashlink,
 //!   quick_cache; uluru and const-lru without an allocator), ids
 //!   `<group>/<impl>/<N>`, `N` = 1024 and 65536 (`cache_peers.rs`).
+//! - `proto`: chring-proxy's hand-written RESP2 and memcached request framing
+//!   against redis-protocol's RESP2 decoder, ids `proto/resp-parse/<impl>` and
+//!   `proto/memcache-parse/<impl>` (`proto.rs`).
 //!
 //! Run: `cargo bench -p chring-benches` (everything: about 17 minutes on a quiet
 //! 2-core machine), or a filter such as `cargo bench -p chring-benches --
@@ -53,6 +56,7 @@ mod fleet;
 mod hot;
 mod maglev_build;
 mod peers;
+mod proto;
 mod ring;
 
 /// Keys per iteration.
@@ -246,6 +250,6 @@ criterion_group! {
     config = Criterion::default()
         .warm_up_time(Duration::from_secs(1))
         .measurement_time(Duration::from_secs(3));
-    targets = lookup, lookup_str, build, cache::cache, cache_peers::cache_peers, hot::pick, hot::ketama
+    targets = lookup, lookup_str, build, cache::cache, cache_peers::cache_peers, hot::pick, hot::ketama, proto::proto
 }
 criterion_main!(benches);

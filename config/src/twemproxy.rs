@@ -1,26 +1,34 @@
-//! nutcracker (twemproxy) YAML configurations: a pool with `distribution:
-//! ketama` routes exactly as [`chring::compat::twemproxy::Ketama`] does.
+//! nutcracker (twemproxy) YAML configurations, read as nutcracker reads them.
 //!
-//! The file maps pool names to pools, as nutcracker's does. Read from a pool:
-//! `hash:` (default `fnv1a_64`, as twemproxy), `distribution:` (default
-//! `ketama`; `modula` and `random` are errors), `hash_tag:` (two characters),
-//! `auto_eject_hosts:` (`true` is an error: it reroutes keys on run-time
-//! failures, which a configuration cannot predict) and `servers:` (`-
-//! host:port:weight [name]` or `- /path/to/socket:weight [name]`). The
-//! directives that do not change routing (`listen`, `timeout`, `redis`, ...) are
-//! accepted and ignored; any other directive is an error, as in nutcracker.
-//! Each key is printed with its server's name, or `host:port` when unnamed.
+//! [`parse_pools`] reads every pool of a file into a [`PoolConfig`] with all of
+//! nutcracker 0.5's directives and its defaults (`listen`, `hash`, `hash_tag`,
+//! `distribution`, `timeout`, `backlog`, `client_connections`, `redis`,
+//! `redis_auth`, `redis_db`, `preconnect`, `auto_eject_hosts`,
+//! `server_connections`, `server_retry_timeout`, `server_failure_limit`,
+//! `tcpkeepalive`, `reuseport`, `servers`), plus chring-proxy's own
+//! `distribution` values (`ring`, `maglev`, `jump`, `rendezvous`, `bounded`).
+//! Every error names the line of the directive or value at fault: an unknown
+//! directive, a value of the wrong kind, a duplicate directive, a bad server.
+//! chring-proxy builds its pools from these.
+//!
+//! [`router`] / [`parse`] (`host-sim route --config`) use the same reader and
+//! route one pool: `distribution: ketama` exactly as
+//! [`chring::compat::twemproxy::Ketama`] does, `modula` as
+//! [`chring::compat::twemproxy::Modula`]; `random` (unkeyed), chring-proxy's
+//! own distributions and `auto_eject_hosts: true` (it reroutes keys on run-time
+//! failures, which a configuration cannot predict) are errors there. Each key
+//! is printed with its server's name, or `host:port` when unnamed.
 //!
 //! Hostile input stays bounded: the text is at most
 //! [`MAX_CONFIG_BYTES`](crate::MAX_CONFIG_BYTES), and a first pass over
 //! the YAML event stream refuses anchors and aliases (as nutcracker does; an
 //! alias bomb would otherwise expand exponentially) and nesting deeper than
-//! [`MAX_DEPTH`] (the loaded tree is dropped recursively), naming the line.
+//! [`MAX_DEPTH`], naming the line. The tree is built from the same event
+//! stream without recursion.
 
 use anyhow::{Context, anyhow, bail};
-use chring::compat::twemproxy::{Ketama, KeyHash, ServerLine};
+use chring::compat::twemproxy::{Ketama, KeyHash, Modula, ServerLine, server_order};
 use yaml_rust2::parser::{Event, Parser};
-use yaml_rust2::{Yaml, YamlLoader};
 
 use crate::KeyRouter;
 use crate::on_big_stack;
@@ -32,42 +40,498 @@ pub const MAX_SERVERS: usize = 1024;
 pub const MAX_NAME: usize = 272;
 /// Points for the fullest pool: never more than 160 per server.
 const MAX_POINTS: usize = 160 * MAX_SERVERS;
+/// Most modula slots (the total weight of a `modula` pool).
+pub const MAX_MODULA_SLOTS: usize = 64 * 1024;
 
 /// Deepest YAML nesting accepted: nutcracker's files need 3 (pools, a pool's
 /// directives, its `servers` list); the margin leaves room for values a future
 /// directive might nest.
 pub const MAX_DEPTH: usize = 16;
 
-type Pool = Ketama<MAX_SERVERS, MAX_POINTS, MAX_NAME>;
+type KetamaPool = Ketama<MAX_SERVERS, MAX_POINTS, MAX_NAME>;
+type ModulaPool = Modula<MAX_SERVERS, MAX_MODULA_SLOTS, MAX_NAME>;
 
-/// Directives nutcracker knows that do not change where a key goes.
-const IGNORED: &[&str] = &[
-    "listen",
-    "timeout",
-    "backlog",
-    "client_connections",
-    "redis",
-    "tcpkeepalive",
-    "reuseport",
-    "redis_auth",
-    "redis_db",
-    "preconnect",
-    "server_connections",
-    "server_retry_timeout",
-    "server_failure_limit",
-];
+/// nutcracker's default `backlog:`.
+pub const DEFAULT_BACKLOG: u32 = 512;
+/// nutcracker's default `server_connections:`.
+pub const DEFAULT_SERVER_CONNECTIONS: u32 = 1;
+/// nutcracker's default `server_retry_timeout:` (ms).
+pub const DEFAULT_SERVER_RETRY_TIMEOUT_MS: u64 = 30_000;
+/// nutcracker's default `server_failure_limit:`.
+pub const DEFAULT_SERVER_FAILURE_LIMIT: u32 = 2;
+
+/// How a pool places keys (`distribution:`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Distribution {
+    /// nutcracker's default: libmemcached's ketama continuum.
+    Ketama,
+    /// `hash % total weight` over one slot per unit of weight.
+    Modula,
+    /// Unkeyed: a random live server for every request.
+    Random,
+    /// chring's consistent-hash ring (virtual nodes, xxh3 points).
+    Ring,
+    /// chring's Maglev lookup table.
+    Maglev,
+    /// Jump consistent hash (servers as buckets, in order).
+    Jump,
+    /// Rendezvous (highest random weight) hashing.
+    Rendezvous,
+    /// chring's ring with bounded loads (a server at its capacity of requests in
+    /// flight passes keys to its successor).
+    Bounded,
+}
+
+impl Distribution {
+    /// Every value, as written in the file.
+    pub const NAMES: [&'static str; 8] = [
+        "ketama",
+        "modula",
+        "random",
+        "ring",
+        "maglev",
+        "jump",
+        "rendezvous",
+        "bounded",
+    ];
+    const ALL: [Distribution; 8] = [
+        Self::Ketama,
+        Self::Modula,
+        Self::Random,
+        Self::Ring,
+        Self::Maglev,
+        Self::Jump,
+        Self::Rendezvous,
+        Self::Bounded,
+    ];
+
+    /// Its name in the file.
+    #[must_use]
+    pub fn name(self) -> &'static str {
+        let i = Self::ALL.iter().position(|&d| d == self).unwrap_or(0);
+        Self::NAMES.get(i).copied().unwrap_or("ketama")
+    }
+
+    /// The value named `s`, if any.
+    #[must_use]
+    pub fn from_name(s: &str) -> Option<Self> {
+        Self::NAMES
+            .iter()
+            .position(|&n| n == s)
+            .and_then(|i| Self::ALL.get(i).copied())
+    }
+
+    /// `true` for the distributions nutcracker itself has.
+    #[must_use]
+    pub fn is_nutcracker(self) -> bool {
+        matches!(self, Self::Ketama | Self::Modula | Self::Random)
+    }
+}
+
+/// One `servers:` entry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServerConfig {
+    /// `host:port` (or `/path`) as written.
+    pub addr: String,
+    /// Its weight (>= 1).
+    pub weight: u32,
+    /// The optional name after the weight.
+    pub name: Option<String>,
+    /// What ketama hashes (see [`ServerLine::identity`]).
+    pub identity: Vec<u8>,
+    /// How a user names it: the name, else `host:port`.
+    pub label: String,
+    /// 1-based line in the file.
+    pub line: usize,
+}
+
+/// One nutcracker pool, with nutcracker's defaults for what the file leaves
+/// out.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PoolConfig {
+    /// The pool's name (its key at the top level).
+    pub name: String,
+    /// 1-based line of the name.
+    pub line: usize,
+    /// `listen:` (`host:port` or `/path/to/socket`); no default.
+    pub listen: String,
+    /// `hash:` (default `fnv1a_64`).
+    pub hash: KeyHash,
+    /// `hash_tag:` (two characters), none by default.
+    pub hash_tag: Option<[u8; 2]>,
+    /// `distribution:` (default `ketama`).
+    pub distribution: Distribution,
+    /// `timeout:` in ms; `None` (nutcracker's default) waits forever.
+    pub timeout_ms: Option<u64>,
+    /// `backlog:` (default 512).
+    pub backlog: u32,
+    /// `client_connections:` (default 0: unlimited).
+    pub client_connections: u32,
+    /// `redis:` (default false: memcached ASCII).
+    pub redis: bool,
+    /// `redis_auth:` (none by default).
+    pub redis_auth: Option<String>,
+    /// `redis_db:` (default 0).
+    pub redis_db: u32,
+    /// `preconnect:` (default false).
+    pub preconnect: bool,
+    /// `auto_eject_hosts:` (default false).
+    pub auto_eject_hosts: bool,
+    /// `server_connections:` (default 1).
+    pub server_connections: u32,
+    /// `server_retry_timeout:` in ms (default 30,000).
+    pub server_retry_timeout_ms: u64,
+    /// `server_failure_limit:` (default 2).
+    pub server_failure_limit: u32,
+    /// `tcpkeepalive:` (default false).
+    pub tcpkeepalive: bool,
+    /// `reuseport:` (default false).
+    pub reuseport: bool,
+    /// `servers:`, in file order.
+    pub servers: Vec<ServerConfig>,
+}
+
+impl PoolConfig {
+    /// `"redis"` or `"memcache"`.
+    #[must_use]
+    pub fn protocol(&self) -> &'static str {
+        if self.redis { "redis" } else { "memcache" }
+    }
+}
+
+/// A YAML node with the line it starts on. nutcracker's reader (libyaml
+/// events) sees every scalar as text; so does this one.
+#[derive(Debug)]
+enum Node {
+    Scalar(String, usize),
+    Seq(Vec<Node>, usize),
+    Map(Vec<(Node, Node)>, usize),
+}
+
+impl Node {
+    fn line(&self) -> usize {
+        match self {
+            Node::Scalar(_, l) | Node::Seq(_, l) | Node::Map(_, l) => *l,
+        }
+    }
+
+    fn describe(&self) -> String {
+        match self {
+            Node::Scalar(s, _) => format!("'{s}'"),
+            Node::Seq(..) => "a list".into(),
+            Node::Map(..) => "a mapping".into(),
+        }
+    }
+}
+
+/// Builds the node tree from the event stream, iteratively: refuses anchors,
+/// aliases and nesting deeper than [`MAX_DEPTH`], naming the line.
+fn load(text: &str) -> anyhow::Result<Vec<Node>> {
+    enum Open {
+        Seq(Vec<Node>, usize),
+        Map(Vec<(Node, Node)>, Option<Node>, usize),
+    }
+    fn push(stack: &mut [Open], docs: &mut Vec<Node>, node: Node) {
+        match stack.last_mut() {
+            None => docs.push(node),
+            Some(Open::Seq(items, _)) => items.push(node),
+            Some(Open::Map(items, key, _)) => match key.take() {
+                None => *key = Some(node),
+                Some(k) => items.push((k, node)),
+            },
+        }
+    }
+    let mut parser = Parser::new_from_str(text);
+    let mut stack: Vec<Open> = Vec::new();
+    let mut docs = Vec::new();
+    loop {
+        let (event, mark) = parser.next_token().context("not valid YAML")?;
+        let line = mark.line();
+        let anchor = match &event {
+            Event::SequenceStart(a, _) | Event::MappingStart(a, _) | Event::Scalar(_, _, a, _) => {
+                *a
+            }
+            _ => 0,
+        };
+        if anchor != 0 {
+            return Err(LimitError::Alias {
+                line,
+                what: "anchors",
+            }
+            .into());
+        }
+        match event {
+            Event::StreamEnd => return Ok(docs),
+            Event::Alias(_) => {
+                return Err(LimitError::Alias {
+                    line,
+                    what: "aliases",
+                }
+                .into());
+            }
+            Event::SequenceStart(..) | Event::MappingStart(..) => {
+                if stack.len() >= MAX_DEPTH {
+                    return Err(LimitError::TooDeep {
+                        line,
+                        max: MAX_DEPTH,
+                    }
+                    .into());
+                }
+                stack.push(if matches!(event, Event::SequenceStart(..)) {
+                    Open::Seq(Vec::new(), line)
+                } else {
+                    Open::Map(Vec::new(), None, line)
+                });
+            }
+            Event::SequenceEnd | Event::MappingEnd => {
+                let node = match stack.pop() {
+                    Some(Open::Seq(items, l)) => Node::Seq(items, l),
+                    Some(Open::Map(items, _, l)) => Node::Map(items, l),
+                    None => bail!("line {line}: unbalanced YAML"),
+                };
+                push(&mut stack, &mut docs, node);
+            }
+            Event::Scalar(value, ..) => push(&mut stack, &mut docs, Node::Scalar(value, line)),
+            _ => {}
+        }
+    }
+}
+
+fn scalar<'a>(key: &str, v: &'a Node) -> anyhow::Result<&'a str> {
+    match v {
+        Node::Scalar(s, _) => Ok(s),
+        other => bail!(
+            "line {}: '{key}:' must be a value, not {}",
+            other.line(),
+            other.describe()
+        ),
+    }
+}
+
+fn boolean(key: &str, v: &Node) -> anyhow::Result<bool> {
+    match scalar(key, v)? {
+        "true" => Ok(true),
+        "false" => Ok(false),
+        s => bail!(
+            "line {}: '{key}:' expected true or false, not '{s}'",
+            v.line()
+        ),
+    }
+}
+
+fn number<T: std::str::FromStr>(key: &str, v: &Node) -> anyhow::Result<T> {
+    let s = scalar(key, v)?;
+    s.parse().map_err(|_| {
+        anyhow!(
+            "line {}: '{key}:' expected a non-negative integer, not '{s}'",
+            v.line()
+        )
+    })
+}
+
+/// Reads every pool of a nutcracker YAML file, in file order.
+///
+/// # Errors
+/// YAML errors, limits ([`LimitError`]), an empty file, and every directive
+/// or value nutcracker would reject, each naming its line.
+pub fn parse_pools(text: &str) -> anyhow::Result<Vec<PoolConfig>> {
+    check_size(text)?;
+    let docs = load(text)?;
+    let [root] = docs.as_slice() else {
+        bail!("expected one YAML document of pools, found {}", docs.len());
+    };
+    let Node::Map(pools, _) = root else {
+        bail!(
+            "line {}: expected a mapping of pool names to pools at the top level",
+            root.line()
+        );
+    };
+    if pools.is_empty() {
+        bail!("no pool in the file");
+    }
+    let mut out: Vec<PoolConfig> = Vec::with_capacity(pools.len());
+    for (k, v) in pools {
+        let name = scalar("pool name", k)?.to_string();
+        if out.iter().any(|p| p.name == name) {
+            bail!("line {}: pool '{name}' is defined twice", k.line());
+        }
+        let pool = build_pool(&name, k.line(), v).with_context(|| format!("pool '{name}'"))?;
+        out.push(pool);
+    }
+    Ok(out)
+}
+
+fn build_pool(name: &str, line: usize, body: &Node) -> anyhow::Result<PoolConfig> {
+    let Node::Map(map, _) = body else {
+        bail!("line {}: expected a mapping of directives", body.line());
+    };
+    let mut p = PoolConfig {
+        name: name.to_string(),
+        line,
+        listen: String::new(),
+        hash: KeyHash::default(),
+        hash_tag: None,
+        distribution: Distribution::Ketama,
+        timeout_ms: None,
+        backlog: DEFAULT_BACKLOG,
+        client_connections: 0,
+        redis: false,
+        redis_auth: None,
+        redis_db: 0,
+        preconnect: false,
+        auto_eject_hosts: false,
+        server_connections: DEFAULT_SERVER_CONNECTIONS,
+        server_retry_timeout_ms: DEFAULT_SERVER_RETRY_TIMEOUT_MS,
+        server_failure_limit: DEFAULT_SERVER_FAILURE_LIMIT,
+        tcpkeepalive: false,
+        reuseport: false,
+        servers: Vec::new(),
+    };
+    let mut seen: Vec<&str> = Vec::new();
+    let mut servers = None;
+    for (k, v) in map {
+        let key = scalar("directive", k)?;
+        let l = v.line();
+        if seen.contains(&key) {
+            bail!("line {}: '{key}:' is given twice", k.line());
+        }
+        seen.push(key);
+        match key {
+            "listen" => p.listen = scalar(key, v)?.to_string(),
+            "hash" => {
+                let s = scalar(key, v)?;
+                p.hash = s
+                    .parse()
+                    .map_err(|e| anyhow!("line {l}: hash: '{s}': {e}"))?;
+            }
+            "hash_tag" => {
+                let s = scalar(key, v)?;
+                let tag: [u8; 2] = s.as_bytes().try_into().map_err(|_| {
+                    anyhow!(
+                        "line {l}: hash_tag: '{s}' must be exactly two characters, as in \"{{}}\""
+                    )
+                })?;
+                p.hash_tag = Some(tag);
+            }
+            "distribution" => {
+                let s = scalar(key, v)?;
+                p.distribution = Distribution::from_name(s).ok_or_else(|| {
+                    anyhow!(
+                        "line {l}: distribution: unknown '{s}' (nutcracker has ketama, modula, \
+                         random; chring-proxy adds ring, maglev, jump, rendezvous, bounded)"
+                    )
+                })?;
+            }
+            "timeout" => {
+                let s = scalar(key, v)?;
+                p.timeout_ms = match s.parse::<i64>() {
+                    Ok(-1) => None,
+                    Ok(ms) if ms > 0 => Some(ms.unsigned_abs()),
+                    _ => bail!("line {l}: timeout: '{s}' must be a positive number of ms"),
+                };
+            }
+            "backlog" => p.backlog = number(key, v)?,
+            "client_connections" => p.client_connections = number(key, v)?,
+            "redis" => p.redis = boolean(key, v)?,
+            "redis_auth" => p.redis_auth = Some(scalar(key, v)?.to_string()),
+            "redis_db" => p.redis_db = number(key, v)?,
+            "preconnect" => p.preconnect = boolean(key, v)?,
+            "auto_eject_hosts" => p.auto_eject_hosts = boolean(key, v)?,
+            "server_connections" => {
+                p.server_connections = number(key, v)?;
+                if p.server_connections == 0 {
+                    bail!("line {l}: server_connections: must be at least 1");
+                }
+            }
+            "server_retry_timeout" => p.server_retry_timeout_ms = number(key, v)?,
+            "server_failure_limit" => p.server_failure_limit = number(key, v)?,
+            "tcpkeepalive" => p.tcpkeepalive = boolean(key, v)?,
+            "reuseport" => p.reuseport = boolean(key, v)?,
+            "servers" => servers = Some(v),
+            k => bail!("line {}: unknown directive '{k}:'", k_line(map, k)),
+        }
+    }
+    let Some(Node::Seq(list, list_line)) = servers else {
+        bail!("line {line}: 'servers:' is missing or not a list");
+    };
+    if list.is_empty() {
+        bail!("line {list_line}: 'servers:' is empty");
+    }
+    if list.len() > MAX_SERVERS {
+        return Err(LimitError::TooManyServers {
+            count: list.len(),
+            max: MAX_SERVERS,
+        }
+        .into());
+    }
+    for (i, y) in list.iter().enumerate() {
+        let Node::Scalar(text, l) = y else {
+            bail!(
+                "line {}: server {}: expected a string, not {}",
+                y.line(),
+                i + 1,
+                y.describe()
+            );
+        };
+        let s = ServerLine::parse(text.as_bytes())
+            .map_err(|e| anyhow!("line {l}: server {} '{text}': {e}", i + 1))?;
+        let label = String::from_utf8_lossy(s.label()).into_owned();
+        let identity = s.identity().to_vec();
+        if identity.len() > MAX_NAME {
+            bail!(
+                "line {l}: server {} '{text}': name longer than {MAX_NAME} bytes",
+                i + 1
+            );
+        }
+        if let Some(prev) = p.servers.iter().find(|o| o.identity == identity) {
+            bail!(
+                "line {l}: server {} '{text}': a server with this identity already exists (line {})",
+                i + 1,
+                prev.line
+            );
+        }
+        p.servers.push(ServerConfig {
+            addr: String::from_utf8_lossy(s.address).into_owned(),
+            weight: s.weight,
+            name: s.name.map(|n| String::from_utf8_lossy(n).into_owned()),
+            identity,
+            label,
+            line: *l,
+        });
+    }
+    Ok(p)
+}
+
+/// The line of directive `key` in `map`.
+fn k_line(map: &[(Node, Node)], key: &str) -> usize {
+    map.iter()
+        .find(|(k, _)| matches!(k, Node::Scalar(s, _) if s == key))
+        .map_or(0, |(k, _)| k.line())
+}
+
+enum Placement {
+    Ketama(Box<KetamaPool>),
+    /// The pool, and the file index of each of its servers (nutcracker
+    /// sorts them by [`server_order`]).
+    Modula(Box<ModulaPool>, Vec<usize>),
+}
 
 /// A twemproxy pool as a [`KeyRouter`].
 pub struct TwemproxyRouter {
-    pool: Box<Pool>,
+    placement: Placement,
     labels: Vec<String>,
 }
 
 impl std::fmt::Debug for TwemproxyRouter {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let (d, h, t) = match &self.placement {
+            Placement::Ketama(p) => ("ketama", p.key_hash(), p.hash_tag()),
+            Placement::Modula(p, _) => ("modula", p.key_hash(), p.hash_tag()),
+        };
         f.debug_struct("TwemproxyRouter")
-            .field("hash", &self.pool.key_hash())
-            .field("hash_tag", &self.pool.hash_tag())
+            .field("distribution", &d)
+            .field("hash", &h)
+            .field("hash_tag", &t)
             .field("servers", &self.labels)
             .finish()
     }
@@ -83,7 +547,10 @@ impl TwemproxyRouter {
 
 impl KeyRouter for TwemproxyRouter {
     fn route(&mut self, key: &[u8]) -> Option<&str> {
-        let i = self.pool.server_for(key)?;
+        let i = match &self.placement {
+            Placement::Ketama(p) => p.server_for(key)?,
+            Placement::Modula(p, order) => *order.get(p.server_for(key)?)?,
+        };
         self.labels.get(i).map(String::as_str)
     }
 
@@ -106,25 +573,15 @@ pub fn router(text: &str, pool: Option<&str>) -> anyhow::Result<Box<dyn KeyRoute
 /// # Errors
 /// As [`router`].
 pub fn parse(text: &str, pool: Option<&str>) -> anyhow::Result<TwemproxyRouter> {
-    check_size(text)?;
-    prescan(text)?;
-    let docs = YamlLoader::load_from_str(text).context("not valid YAML")?;
-    let [root] = docs.as_slice() else {
-        bail!("expected one YAML document of pools, found {}", docs.len());
-    };
-    let Yaml::Hash(pools) = root else {
-        bail!("expected a mapping of pool names to pools at the top level");
-    };
-    let names: Vec<String> = pools.keys().map(scalar_text).collect();
-    let (name, body) = match pool {
+    let pools = parse_pools(text)?;
+    let names: Vec<&str> = pools.iter().map(|p| p.name.as_str()).collect();
+    let chosen = match pool {
         Some(want) => pools
             .iter()
-            .find(|(k, _)| scalar_text(k) == want)
-            .map(|(k, v)| (scalar_text(k), v))
+            .find(|p| p.name == want)
             .ok_or_else(|| anyhow!("no pool '{want}'; pools: {}", names.join(", ")))?,
-        None => match pools.iter().next() {
-            Some((k, v)) if pools.len() == 1 => (scalar_text(k), v),
-            _ if pools.is_empty() => bail!("no pool in the file"),
+        None => match pools.as_slice() {
+            [one] => one,
             _ => bail!(
                 "{} pools ({}): pick one with --pool NAME",
                 pools.len(),
@@ -132,173 +589,71 @@ pub fn parse(text: &str, pool: Option<&str>) -> anyhow::Result<TwemproxyRouter> 
             ),
         },
     };
-    build_pool(body).with_context(|| format!("pool '{name}'"))
+    build_router(chosen).with_context(|| format!("pool '{}'", chosen.name))
 }
 
-/// Walks the YAML event stream before anything is built: refuses anchors and
-/// aliases (an alias bomb expands exponentially in the loader; nutcracker's
-/// libyaml reader refuses them anyway) and nesting deeper than [`MAX_DEPTH`]
-/// (the loaded tree is dropped recursively). The event parser keeps its own
-/// state on the heap, so this pass needs *O*(1) stack and *O*(depth) memory.
+/// The routing of one pool, as `host-sim route --config` prints it.
 ///
 /// # Errors
-/// [`LimitError::Alias`], [`LimitError::TooDeep`], or the YAML syntax error.
-fn prescan(text: &str) -> anyhow::Result<()> {
-    let mut parser = Parser::new_from_str(text);
-    let mut depth = 0usize;
-    loop {
-        let (event, mark) = parser.next_token().context("not valid YAML")?;
-        let line = mark.line();
-        let anchor = match event {
-            Event::StreamEnd => return Ok(()),
-            Event::Alias(_) => {
-                return Err(LimitError::Alias {
-                    line,
-                    what: "aliases",
-                }
-                .into());
-            }
-            Event::SequenceStart(anchor, _) | Event::MappingStart(anchor, _) => {
-                depth += 1;
-                if depth > MAX_DEPTH {
-                    return Err(LimitError::TooDeep {
-                        line,
-                        max: MAX_DEPTH,
-                    }
-                    .into());
-                }
-                anchor
-            }
-            Event::SequenceEnd | Event::MappingEnd => {
-                depth = depth.saturating_sub(1);
-                0
-            }
-            Event::Scalar(_, _, anchor, _) => anchor,
-            _ => 0,
-        };
-        if anchor != 0 {
-            return Err(LimitError::Alias {
-                line,
-                what: "anchors",
-            }
-            .into());
-        }
+/// `distribution: random` (unkeyed) or one of chring-proxy's own, and
+/// `auto_eject_hosts: true`.
+pub fn build_router(p: &PoolConfig) -> anyhow::Result<TwemproxyRouter> {
+    match p.distribution {
+        Distribution::Ketama | Distribution::Modula => {}
+        Distribution::Random => bail!(
+            "distribution: random is not supported: nutcracker picks a random server per \
+             request, so no key has a server (use ketama or modula)"
+        ),
+        d => bail!(
+            "distribution: {} is chring-proxy's own; route it with --strategy {}",
+            d.name(),
+            d.name()
+        ),
     }
-}
-
-fn scalar_text(y: &Yaml) -> String {
-    match y {
-        Yaml::String(s) | Yaml::Real(s) => s.clone(),
-        Yaml::Integer(i) => i.to_string(),
-        Yaml::Boolean(b) => b.to_string(),
-        Yaml::Null => "~".into(),
-        other => format!("{other:?}"),
-    }
-}
-
-fn as_string<'a>(key: &str, y: &'a Yaml) -> anyhow::Result<&'a str> {
-    y.as_str()
-        .ok_or_else(|| anyhow!("'{key}:' must be a string, not {}", scalar_text(y)))
-}
-
-fn build_pool(body: &Yaml) -> anyhow::Result<TwemproxyRouter> {
-    let Yaml::Hash(map) = body else {
-        bail!("expected a mapping of directives");
-    };
-    let mut hash = KeyHash::default();
-    let mut hash_tag = None;
-    let mut servers = None;
-    for (k, v) in map {
-        let key = k
-            .as_str()
-            .ok_or_else(|| anyhow!("directive names must be strings: {}", scalar_text(k)))?;
-        match key {
-            "hash" => {
-                let s = as_string(key, v)?;
-                hash = s.parse().map_err(|e| anyhow!("hash: '{s}': {e}"))?;
-            }
-            "distribution" => match as_string(key, v)? {
-                "ketama" => {}
-                d @ ("modula" | "random") => {
-                    bail!("distribution: {d} is not supported (only ketama, the consistent one)")
-                }
-                d => bail!("distribution: unknown '{d}' (nutcracker has ketama, modula, random)"),
-            },
-            "hash_tag" => {
-                let s = as_string(key, v)?;
-                let tag: [u8; 2] = s.as_bytes().try_into().map_err(|_| {
-                    anyhow!("hash_tag: '{s}' must be exactly two characters, as in \"{{}}\"")
-                })?;
-                hash_tag = Some(tag);
-            }
-            "auto_eject_hosts" => match v {
-                Yaml::Boolean(false) => {}
-                Yaml::Boolean(true) => bail!(
-                    "auto_eject_hosts: true is not supported: nutcracker then removes failing \
-                     servers from the continuum at run time, so routing depends on failures \
-                     a configuration cannot predict (set it to false to route the healthy pool)"
-                ),
-                other => bail!(
-                    "auto_eject_hosts: expected true or false, not {}",
-                    scalar_text(other)
-                ),
-            },
-            "servers" => servers = Some(v),
-            k if IGNORED.contains(&k) => {}
-            k => bail!("unknown directive '{k}:'"),
-        }
-    }
-    let Some(Yaml::Array(list)) = servers else {
-        bail!("'servers:' is missing or not a list");
-    };
-    if list.is_empty() {
-        bail!("'servers:' is empty");
-    }
-    if list.len() > MAX_SERVERS {
+    if p.auto_eject_hosts {
         bail!(
-            "{} servers; at most {MAX_SERVERS} are supported",
-            list.len()
+            "auto_eject_hosts: true is not supported: nutcracker then removes failing \
+             servers from the continuum at run time, so routing depends on failures \
+             a configuration cannot predict (set it to false to route the healthy pool)"
         );
     }
-    let mut lines = Vec::with_capacity(list.len());
-    for (i, y) in list.iter().enumerate() {
-        let text = y.as_str().ok_or_else(|| {
-            anyhow!(
-                "server {}: expected a string, not {}",
-                i + 1,
-                scalar_text(y)
-            )
-        })?;
-        lines.push(text.to_string());
-    }
-    // Validate before building the (large) pool on its own stack.
-    for (i, text) in lines.iter().enumerate() {
-        ServerLine::parse(text.as_bytes())
-            .map_err(|e| anyhow!("server {} '{text}': {e}", i + 1))?;
-    }
+    let labels: Vec<String> = p.servers.iter().map(|s| s.label.clone()).collect();
+    let servers: Vec<(Vec<u8>, u32, String)> = p
+        .servers
+        .iter()
+        .map(|s| (s.identity.clone(), s.weight, s.addr.clone()))
+        .collect();
+    let (hash, tag, dist) = (p.hash, p.hash_tag, p.distribution);
     on_big_stack(move || -> anyhow::Result<TwemproxyRouter> {
-        let mut pool = Box::new(Pool::new(hash));
-        pool.set_hash_tag(hash_tag);
-        let mut labels = Vec::with_capacity(lines.len());
-        let mut servers = Vec::with_capacity(lines.len());
-        for (i, text) in lines.iter().enumerate() {
-            let s = ServerLine::parse(text.as_bytes())
-                .map_err(|e| anyhow!("server {} '{text}': {e}", i + 1))?;
-            servers.push((s.identity(), s.weight));
-            labels.push(String::from_utf8_lossy(s.label()).into_owned());
-        }
-        // One continuum build for the whole pool (one per server is O(n^2)).
-        pool.add_many(&servers).map_err(|e| {
-            let i = e.index;
-            let e = e.error;
-            anyhow!(
-                "server {} '{}' (identity '{}'): {e}",
-                i + 1,
-                lines.get(i).map_or("", String::as_str),
-                String::from_utf8_lossy(servers.get(i).map_or(&[][..], |s| s.0))
-            )
-        })?;
-        Ok(TwemproxyRouter { pool, labels })
+        let placement = if dist == Distribution::Modula {
+            let mut pool = Box::new(ModulaPool::new(hash));
+            pool.set_hash_tag(tag);
+            // nutcracker's order, not the file's.
+            let mut order: Vec<usize> = (0..servers.len()).collect();
+            order.sort_by(|&a, &b| server_order(&servers[a].0, &servers[b].0));
+            for &i in &order {
+                let (id, w, addr) = &servers[i];
+                pool.add(id, *w)
+                    .map_err(|e| anyhow!("server {} '{addr}': {e}", i + 1))?;
+            }
+            Placement::Modula(pool, order)
+        } else {
+            let mut pool = Box::new(KetamaPool::new(hash));
+            pool.set_hash_tag(tag);
+            let list: Vec<(&[u8], u32)> = servers.iter().map(|s| (&s.0[..], s.1)).collect();
+            // One continuum build for the whole pool (one per server is O(n^2)).
+            pool.add_many(&list).map_err(|e| {
+                let i = e.index;
+                anyhow!(
+                    "server {} '{}': {}",
+                    i + 1,
+                    servers.get(i).map_or("", |s| s.2.as_str()),
+                    e.error
+                )
+            })?;
+            Placement::Ketama(pool)
+        };
+        Ok(TwemproxyRouter { placement, labels })
     })?
 }
 
@@ -363,8 +718,8 @@ beta:
             format!("p:\n  listen: 127.0.0.1:1\n{extra}  servers:\n   - a:1:1\n   - b:1:1\n")
         };
         for (extra, msg) in [
-            ("  distribution: modula\n", "not supported"),
             ("  distribution: random\n", "not supported"),
+            ("  distribution: maglev\n", "chring-proxy's own"),
             ("  distribution: nope\n", "unknown"),
             ("  auto_eject_hosts: true\n", "auto_eject_hosts"),
             ("  hash: sha1\n", "unknown twemproxy hash"),
@@ -388,6 +743,107 @@ beta:
         ] {
             let e = format!("{:#}", parse(text, None).unwrap_err());
             assert!(e.contains(msg), "{text}: {e}");
+        }
+    }
+
+    #[test]
+    fn pools_get_nutcracker_defaults_and_every_key() {
+        let pools = parse_pools(EXAMPLE).unwrap();
+        assert_eq!(pools.len(), 2);
+        let a = &pools[0];
+        assert_eq!(
+            (a.name.as_str(), a.line, a.listen.as_str()),
+            ("alpha", 1, "127.0.0.1:22121")
+        );
+        assert!(a.redis && !a.auto_eject_hosts && !a.preconnect);
+        assert_eq!(a.timeout_ms, None);
+        assert_eq!(a.backlog, 512);
+        assert_eq!(a.server_connections, 1);
+        assert_eq!(a.server_retry_timeout_ms, 30_000);
+        assert_eq!(a.server_failure_limit, 2);
+        assert_eq!(a.client_connections, 0);
+        assert_eq!((a.redis_db, a.redis_auth.as_deref()), (0, None));
+        let b = &pools[1];
+        assert_eq!(b.protocol(), "memcache");
+        assert_eq!(b.timeout_ms, Some(400));
+        assert_eq!(b.hash, KeyHash::Murmur);
+        assert_eq!(b.servers[0].label, "server1");
+        assert_eq!(b.servers[2].identity, b"127.0.0.1");
+        assert_eq!(b.servers[2].addr, "127.0.0.1:11211");
+        assert_eq!(b.servers[2].line, 19);
+        let full = "p:\n  listen: 127.0.0.1:0\n  distribution: bounded\n  redis: true\n  \
+                    redis_auth: pw\n  redis_db: 3\n  preconnect: true\n  auto_eject_hosts: true\n  \
+                    server_connections: 4\n  server_retry_timeout: 2000\n  \
+                    server_failure_limit: 1\n  client_connections: 100\n  backlog: 64\n  \
+                    tcpkeepalive: true\n  reuseport: false\n  timeout: 250\n  \
+                    servers:\n   - 127.0.0.1:1:1 a\n";
+        let p = &parse_pools(full).unwrap()[0];
+        assert_eq!(p.distribution, Distribution::Bounded);
+        assert_eq!(p.redis_auth.as_deref(), Some("pw"));
+        assert_eq!(
+            (p.redis_db, p.server_connections, p.server_failure_limit),
+            (3, 4, 1)
+        );
+        assert_eq!(
+            (p.server_retry_timeout_ms, p.client_connections, p.backlog),
+            (2000, 100, 64)
+        );
+        assert!(p.preconnect && p.auto_eject_hosts && p.tcpkeepalive && !p.reuseport);
+        assert_eq!(p.timeout_ms, Some(250));
+    }
+
+    #[test]
+    fn errors_name_the_line() {
+        for (text, msg) in [
+            (
+                "p:\n  listen: a:1\n  colour: blue\n  servers:\n   - a:1:1\n",
+                "line 3: unknown directive 'colour:'",
+            ),
+            (
+                "p:\n  redis: yes\n  servers:\n   - a:1:1\n",
+                "line 2: 'redis:' expected true or false",
+            ),
+            ("p:\n  servers:\n   - a:1:1\n   - b:1\n", "line 4: server 2"),
+            (
+                "p:\n  distribution: nope\n  servers:\n   - a:1:1\n",
+                "line 2: distribution: unknown 'nope'",
+            ),
+            (
+                "p:\n  backlog: -3\n  servers:\n   - a:1:1\n",
+                "line 2: 'backlog:' expected a non-negative",
+            ),
+            (
+                "p:\n  timeout: 0\n  servers:\n   - a:1:1\n",
+                "line 2: timeout",
+            ),
+            (
+                "p:\n  redis: true\n  redis: false\n  servers:\n   - a:1:1\n",
+                "line 3: 'redis:' is given twice",
+            ),
+            (
+                "p:\n  servers:\n   - a:1:1\n   - a:1:1\n",
+                "line 4: server 2 'a:1:1': a server with this identity already exists (line 3)",
+            ),
+        ] {
+            let e = format!("{:#}", parse_pools(text).unwrap_err());
+            assert!(e.contains(msg), "{text}: {e}");
+        }
+    }
+
+    #[test]
+    fn modula_routes_like_chring_compat() {
+        let text = "p:\n  distribution: modula\n  hash: crc32a\n  servers:\n   - 10.0.0.1:11211:1\n   - 10.0.0.2:11211:3 b\n   - 10.0.0.3:6379:2\n";
+        let mut r = parse(text, None).unwrap();
+        // nutcracker sorts the servers by identity: "b", "10.0.0.1", "10.0.0.3:6379".
+        let mut m: Modula<4, 8> = Modula::new(KeyHash::Crc32a);
+        for (id, w) in [(&b"b"[..], 3), (b"10.0.0.1", 1), (b"10.0.0.3:6379", 2)] {
+            m.add(id, w).unwrap();
+        }
+        let label = ["b", "10.0.0.1:11211", "10.0.0.3:6379"];
+        for k in 0..500 {
+            let key = format!("key-{k}");
+            let i = m.server_for(key.as_bytes()).unwrap();
+            assert_eq!(route(&mut r, &key), label[i]);
         }
     }
 

@@ -2,6 +2,7 @@
 //!
 //! | method and path | answer |
 //! | --- | --- |
+//! | `GET /dashboard` | the live dashboard (HTML, self-contained; no token needed: it holds no data) |
 //! | `GET /metrics` | Prometheus text exposition 0.0.4 (below) |
 //! | `GET /api/state` | JSON of [`Control::snapshot`] |
 //! | `POST /api/pools/{pool}/servers` `{"name":..,"addr":..,"weight":..}` | 201 `{"pool","server","moved"}` |
@@ -199,11 +200,32 @@ fn authorized(req: &Request<Incoming>, token: Option<&str>) -> bool {
             == 0
 }
 
+/// The dashboard (`GET /dashboard`): one self-contained page, no external
+/// resource, polling `/api/state` every second.
+pub const DASHBOARD: &str = include_str!("dashboard.html");
+
 async fn route(
     req: Request<Incoming>,
     ctl: &dyn Control,
     token: Option<&str>,
 ) -> Result<Response<Body>, ApiError> {
+    // The dashboard page holds no data (it reads /api/state with the token
+    // given in its URL fragment), so it is served without one.
+    if req.uri().path() == "/dashboard" && req.method() == Method::GET {
+        let mut r = Response::new(Full::new(Bytes::from_static(DASHBOARD.as_bytes())));
+        r.headers_mut().insert(
+            CONTENT_TYPE,
+            HeaderValue::from_static("text/html; charset=utf-8"),
+        );
+        r.headers_mut().insert(
+            "content-security-policy",
+            HeaderValue::from_static(
+                "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; \
+                 connect-src 'self'; img-src data:",
+            ),
+        );
+        return Ok(r);
+    }
     if !authorized(&req, token) {
         let mut r = error_response(ApiError(
             StatusCode::UNAUTHORIZED,

@@ -5,16 +5,223 @@
 //! The data path (pools, client and server connections, the two protocols,
 //! health) implements [`state::Control`]; the control port, the admin HTTP
 //! server and the nutcracker stats port are written against that trait only.
+//!
+//! ```no_run
+//! # async fn run() -> anyhow::Result<()> {
+//! let config = chring_proxy::config::load(std::path::Path::new("nutcracker.yml"))?;
+//! let proxy = chring_proxy::Proxy::start(config).await?;
+//! for (pool, addr) in proxy.local_addrs() {
+//!     println!("{pool} listens on {addr}");
+//! }
+//! proxy.shutdown().await;
+//! # Ok(()) }
+//! ```
 
 pub mod admin;
+pub mod backend;
 pub mod cli;
+pub mod client;
+pub mod config;
 pub mod control;
 pub mod log;
+pub mod memcache;
+pub mod placement;
+pub mod pool;
+pub mod resp;
 pub mod state;
 pub mod stats;
 
-// TEMPORARY, deleted at merge together with proxy/src/dataplane_stub.rs: the
-// data path (another branch) provides `config::load`, `ProxyConfig` and
-// `Proxy` under these same paths.
-mod dataplane_stub;
-pub use dataplane_stub::{Proxy, ProxyConfig, config};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::Ordering::Relaxed;
+use std::time::Duration;
+
+use anyhow::Context;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+pub use crate::config::ProxyConfig;
+use crate::pool::{Events, Pool};
+use crate::state::{Change, Control, ControlError, Snapshot, unix_ms};
+
+/// A running proxy: one listener per pool.
+#[derive(Debug)]
+pub struct Proxy {
+    pools: Vec<Arc<Pool>>,
+    addrs: Vec<(String, SocketAddr)>,
+    events: Events,
+    started_unix: u64,
+    stop: watch::Sender<bool>,
+    tasks: std::sync::Mutex<Vec<tokio::task::JoinHandle<()>>>,
+}
+
+impl Proxy {
+    /// Binds every pool's `listen`, starts its health task (and connects to
+    /// its servers with `preconnect`), and returns once every pool listens.
+    /// Call inside a tokio multi-thread runtime.
+    ///
+    /// # Errors
+    /// A pool whose placement cannot be built, or a `listen` that cannot be bound.
+    pub async fn start(config: ProxyConfig) -> anyhow::Result<Arc<Proxy>> {
+        let rt = tokio::runtime::Handle::current();
+        let events: Events = Arc::default();
+        let (stop, _) = watch::channel(false);
+        let mut pools = Vec::new();
+        let mut listeners = Vec::new();
+        let mut addrs = Vec::new();
+        for cfg in config.pools {
+            let listen = cfg.listen.clone();
+            let name = cfg.name.clone();
+            let backlog = cfg.backlog;
+            let pool = Pool::new(cfg, config.limits, events.clone(), rt.clone())?;
+            let addr: SocketAddr = tokio::net::lookup_host(&listen)
+                .await
+                .with_context(|| format!("pool '{name}': listen {listen}"))?
+                .next()
+                .with_context(|| format!("pool '{name}': listen {listen}: no address"))?;
+            let sock = if addr.is_ipv4() {
+                tokio::net::TcpSocket::new_v4()
+            } else {
+                tokio::net::TcpSocket::new_v6()
+            }?;
+            sock.set_reuseaddr(true)?;
+            sock.bind(addr)
+                .with_context(|| format!("pool '{name}': cannot listen on {listen}"))?;
+            let l = sock
+                .listen(backlog.max(1))
+                .with_context(|| format!("pool '{name}': cannot listen on {listen}"))?;
+            addrs.push((name, l.local_addr()?));
+            listeners.push(l);
+            pools.push(pool);
+        }
+        let mut tasks = Vec::new();
+        for (pool, l) in pools.iter().zip(listeners) {
+            tasks.push(tokio::spawn(accept(pool.clone(), l, stop.subscribe())));
+            tasks.push(tokio::spawn(pool.clone().health_task(stop.subscribe())));
+        }
+        Ok(Arc::new(Proxy {
+            pools,
+            addrs,
+            events,
+            started_unix: unix_ms() / 1000,
+            stop,
+            tasks: std::sync::Mutex::new(tasks),
+        }))
+    }
+
+    /// Every pool's name and bound address (port 0 in `listen` is resolved).
+    #[must_use]
+    pub fn local_addrs(&self) -> Vec<(String, SocketAddr)> {
+        self.addrs.clone()
+    }
+
+    /// Stops accepting, lets every client's requests already read finish
+    /// (bounded by the longest pool `timeout:`, 5 s when none is set), then
+    /// closes the connections.
+    pub async fn shutdown(&self) {
+        let _ = self.stop.send(true);
+        let tasks: Vec<_> = std::mem::take(
+            &mut *self
+                .tasks
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner),
+        );
+        for t in tasks {
+            let _ = t.await;
+        }
+        let grace = self
+            .pools
+            .iter()
+            .filter_map(|p| p.cfg.timeout_ms)
+            .max()
+            .map_or(Duration::from_secs(5), Duration::from_millis);
+        let deadline = tokio::time::Instant::now() + grace;
+        while self
+            .pools
+            .iter()
+            .any(|p| p.stats.client_connections.load(Relaxed) > 0)
+            && tokio::time::Instant::now() < deadline
+        {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
+    fn pool(&self, name: &str) -> Result<&Arc<Pool>, ControlError> {
+        self.pools
+            .iter()
+            .find(|p| p.cfg.name == name)
+            .ok_or_else(|| ControlError::UnknownPool(name.to_string()))
+    }
+}
+
+/// Accepts clients until `stop`; refuses (closes) beyond `client_connections`.
+async fn accept(pool: Arc<Pool>, l: TcpListener, mut stop: watch::Receiver<bool>) {
+    loop {
+        let sock = tokio::select! {
+            r = l.accept() => match r {
+                Ok((sock, _)) => sock,
+                Err(e) => {
+                    ::log::warn!("pool '{}': accept: {e}", pool.cfg.name);
+                    // Out of descriptors and the like: back off a little.
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                    continue;
+                }
+            },
+            _ = stop.changed() => return,
+        };
+        let max = u64::from(pool.cfg.client_connections);
+        let open = pool.stats.client_connections.fetch_add(1, Relaxed);
+        if max > 0 && open >= max {
+            pool.stats.client_connections.fetch_sub(1, Relaxed);
+            pool.stats.client_err.fetch_add(1, Relaxed);
+            drop(sock);
+            continue;
+        }
+        pool.stats.client_accepted.fetch_add(1, Relaxed);
+        let p = pool.clone();
+        let stop = stop.clone();
+        tokio::spawn(async move {
+            client::serve(p.clone(), sock, stop).await;
+            p.stats.client_connections.fetch_sub(1, Relaxed);
+        });
+    }
+}
+
+impl Control for Proxy {
+    fn apply(&self, pool: &str, change: Change) -> Result<f64, ControlError> {
+        self.pool(pool)?.apply(change)
+    }
+
+    fn moves(&self, pool: &str, change: &Change) -> Result<f64, ControlError> {
+        self.pool(pool)?.moves(change)
+    }
+
+    fn set_up(&self, pool: &str, server: &str, up: bool) -> Result<(), ControlError> {
+        self.pool(pool)?.set_up(server, up)
+    }
+
+    fn route(&self, pool: &str, key: &[u8]) -> Result<Option<String>, ControlError> {
+        Ok(self.pool(pool)?.route_name(key))
+    }
+
+    fn pools(&self) -> Vec<String> {
+        self.pools.iter().map(|p| p.cfg.name.clone()).collect()
+    }
+
+    fn snapshot(&self) -> Snapshot {
+        Snapshot {
+            service: "chring-proxy".into(),
+            version: env!("CARGO_PKG_VERSION").into(),
+            started_unix: self.started_unix,
+            now_unix_ms: unix_ms(),
+            pools: self.pools.iter().map(|p| p.snapshot()).collect(),
+            events: self
+                .events
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .iter()
+                .cloned()
+                .collect(),
+        }
+    }
+}

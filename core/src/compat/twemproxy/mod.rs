@@ -1,5 +1,5 @@
-//! twemproxy (nutcracker) compatibility: `distribution: ketama` with every one of
-//! its key hashes, bit for bit.
+//! twemproxy (nutcracker) compatibility: `distribution: ketama` and `distribution:
+//! modula` ([`Modula`]) with every one of its key hashes, bit for bit.
 //!
 //! twemproxy's ketama is libmemcached's: each server gets
 //! `floor(weight / total_weight * 40 * servers) * 4` points (computed in `f32`,
@@ -34,12 +34,14 @@
 
 mod hash;
 mod ketama;
+mod modula;
 mod server;
 #[cfg(test)]
 mod tests;
 
 pub use hash::*;
 pub use ketama::*;
+pub use modula::*;
 pub use server::*;
 
 /// Points of a server with the average weight (`40` MD5 digests of 4 points).
