@@ -28,7 +28,7 @@ cd "$ROOT"
 . "$ROOT/scripts/lib/rust-src.sh"
 
 # Steps run by default, in this order.
-STEPS="fmt clippy test compat_twemproxy compat_http compat_libmemcached proxy doc nostd fuzz firmware hil udplb"
+STEPS="fmt clippy test compat_twemproxy compat_http compat_libmemcached proxy dashboard doc nostd fuzz firmware hil udplb"
 
 describe_step() {
     case $1 in
@@ -39,6 +39,7 @@ describe_step() {
     compat_http) echo "nginx + HAProxy: chring's nginx (hash, hash consistent, ip_hash) and HAProxy 2.6 (hash-type consistent and map-based; balance hdr, uri, url_param, source) modes against the real daemons (installs nginx-light and haproxy with apt as root)" ;;
     compat_libmemcached) echo "libmemcached: chring's KETAMA / KETAMA_WEIGHTED against the real libmemcached, through pylibmc into memcached and through its configuration-string parser (installs memcached and python3-pylibmc with apt as root)" ;;
     proxy) echo "chring-proxy: its data path against real redis-server, memcached and nutcracker on 127.0.0.1 (routing parity, pipelining, multi-key, AUTH, errors, ADD/REMOVE under load, ejection, 1,000 clients; installs redis-server, redis-tools, memcached and nutcracker with apt as root)" ;;
+    dashboard) echo "dashboard: chring-proxy's /dashboard in Debian's headless chromium (Selenium + chromedriver) with live traffic over real redis-servers: the page's numbers equal /api/state, a killed server shows ejected within server_retry_timeout, an add from the page changes ROUTE; screenshots in target/dashboard (installs chromium, chromium-driver, python3-selenium and redis-server with apt as root)" ;;
     doc) echo "docs: cargo doc -p chring with warnings denied" ;;
     nostd) echo "no_std: chring built for ${NOSTD_TARGETS} (core only, no alloc), default features off; a ring-only chring pulls neither md-5 nor rand_pcg" ;;
     fuzz) echo "fuzzing: every cargo-fuzz target in fuzz/ built (overflow checks and debug assertions on) and run ${FUZZ_RUNS} inputs over a copy of its committed corpus (installs cargo-fuzz when missing)" ;;
@@ -244,6 +245,33 @@ step_proxy() {
         fi
     fi
     run cargo test -p chring-proxy -- --include-ignored
+}
+
+# The dashboard (issue 16) in a real browser: Debian's chromium driven by
+# chromedriver through Debian's python3-selenium (run with Debian's own
+# /usr/bin/python3, which has it), against the debug chring-proxy binary over
+# real redis-servers. The script starts and stops everything on free
+# 127.0.0.1 ports and bounds every wait.
+step_dashboard() {
+    local missing='' p py=/usr/bin/python3
+    for p in chromium:chromium chromedriver:chromium-driver redis-server:redis-server; do
+        have "${p%%:*}" || missing="$missing ${p#*:}"
+    done
+    dpkg_installed python3-selenium || missing="$missing python3-selenium"
+    if [ -n "$missing" ]; then
+        if is_root && have apt-get; then
+            info "installing$missing with apt-get"
+            # shellcheck disable=SC2086 # word splitting intended
+            apt_install $missing || return 1
+        else
+            error "the dashboard test needs$missing. Install with:"
+            echo "  sudo apt-get update && sudo apt-get install -y$missing" >&2
+            return 1
+        fi
+    fi
+    run cargo build -p chring-proxy --bin chring-proxy || return 1
+    run timeout 600 "$py" "$ROOT/proxy/tests/browser/dashboard.py" \
+        --proxy "$(target_dir)/debug/chring-proxy" --out "$(target_dir)/dashboard"
 }
 
 step_doc() {

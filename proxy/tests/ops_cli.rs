@@ -1,7 +1,6 @@
 //! The `chring-proxy` command line: nutcracker's options and output, one-line
-//! errors, the bind policy. The last two tests run the whole daemon and need
-//! the data path (`Proxy::start`): they are ignored until it is merged
-//! (`cargo test -p chring-proxy --test ops_cli -- --include-ignored`).
+//! errors, the bind policy; the last two run the whole daemon (every surface,
+//! signals, daemonizing and the pid file).
 
 use std::io::Read;
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -270,7 +269,6 @@ fn config_with_dead_backend(dir: &Path) -> std::path::PathBuf {
 }
 
 #[test]
-#[ignore = "needs the data path (Proxy::start): run after merge with --include-ignored"]
 fn runs_serves_every_surface_handles_signals_and_exits_0_on_sigterm() {
     use nix::sys::signal::Signal;
     let dir = tempfile::tempdir().unwrap();
@@ -369,7 +367,6 @@ fn runs_serves_every_surface_handles_signals_and_exits_0_on_sigterm() {
 }
 
 #[test]
-#[ignore = "needs the data path (Proxy::start): run after merge with --include-ignored"]
 fn daemonizes_writes_the_pid_file_and_stops_on_sigterm() {
     let dir = tempfile::tempdir().unwrap();
     let conf = config_with_dead_backend(dir.path());
