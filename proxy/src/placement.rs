@@ -309,9 +309,9 @@ impl Placement {
                 return usize::try_from(x % n).ok();
             }
             Kind::Ring(r) => r.lookup_healthy(self.chring_hash(key)),
-            Kind::Maglev(m) => m.lookup(self.chring_hash(key)),
-            Kind::Jump(j) => j.lookup(self.chring_hash(key)),
-            Kind::Rendezvous(r) => r.lookup(self.chring_hash(key)),
+            Kind::Maglev(m) => m.pick(self.chring_hash(key)),
+            Kind::Jump(j) => j.pick(self.chring_hash(key)),
+            Kind::Rendezvous(r) => r.pick(self.chring_hash(key)),
             Kind::Bounded(b) => {
                 let b = b.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
                 b.ring().lookup_healthy(self.chring_hash(key))
@@ -387,6 +387,31 @@ impl Placement {
         }
     }
 
+    /// The owner of `n` evenly spaced positions of the 32-bit key-hash circle
+    /// (the middle of each of `n` equal sectors), health ignored, for drawing
+    /// the placement. Empty when the distribution has no circle (modula, jump,
+    /// rendezvous, random) or with no `n`.
+    #[must_use]
+    pub fn sectors(&self, n: usize) -> Vec<Option<usize>> {
+        if n == 0 {
+            return Vec::new();
+        }
+        let mid = |k: usize| -> u32 {
+            let start = ((k as u64) << 32) / n as u64;
+            let end = ((k as u64 + 1) << 32) / n as u64;
+            u32::try_from(start + (end - start) / 2).unwrap_or(u32::MAX)
+        };
+        if let Some(arcs) = self.arcs() {
+            return (0..n).map(|k| arc_owner(&arcs, mid(k))).collect();
+        }
+        if let Kind::Maglev(m) = &self.kind {
+            return (0..n)
+                .map(|k| m.lookup(u64::from(mid(k)) << 32).map(|b| usize::from(b.0)))
+                .collect();
+        }
+        Vec::new()
+    }
+
     /// Share of the key space each member owns (0..=1; all 0 for `random`).
     #[must_use]
     pub fn shares(&self) -> Vec<f64> {
@@ -451,7 +476,7 @@ impl Placement {
         (0..MAGLEV_M)
             .map(|e| {
                 let pos = entry_start(e);
-                m.lookup(pos << 32).map(|b| usize::from(b.0))
+                m.pick(pos << 32).map(|b| usize::from(b.0))
             })
             .collect()
     }
@@ -679,6 +704,39 @@ mod tests {
                 (shares.iter().sum::<f64>() - 1.0).abs() < 1e-9,
                 "{d:?} {shares:?}"
             );
+        }
+    }
+
+    #[test]
+    fn sectors_draw_the_circle_in_proportion_to_the_shares() {
+        for d in [
+            Distribution::Ketama,
+            Distribution::Ring,
+            Distribution::Maglev,
+            Distribution::Bounded,
+        ] {
+            let p =
+                Placement::build(d, KeyHash::Md5, None, members(&["a", "b", "c", "d"])).unwrap();
+            let n = 36_000;
+            let sectors = p.sectors(n);
+            assert_eq!(sectors.len(), n, "{d:?}");
+            let shares = p.shares();
+            for (i, share) in shares.iter().enumerate() {
+                let drawn = sectors.iter().filter(|&&o| o == Some(i)).count() as f64 / n as f64;
+                assert!(
+                    (drawn - share).abs() < 0.01,
+                    "{d:?} member {i}: drawn {drawn}, share {share}"
+                );
+            }
+            assert!(p.sectors(0).is_empty());
+        }
+        for d in [
+            Distribution::Modula,
+            Distribution::Jump,
+            Distribution::Rendezvous,
+        ] {
+            let p = Placement::build(d, KeyHash::Md5, None, members(&["a", "b"])).unwrap();
+            assert!(p.sectors(360).is_empty(), "{d:?}");
         }
     }
 

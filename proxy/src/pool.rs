@@ -390,6 +390,7 @@ impl Pool {
     pub fn snapshot(&self) -> PoolSnapshot {
         let r = self.routing.load_full();
         let shares = r.full.shares();
+        let ring = r.full.sectors(crate::state::RING_SECTORS);
         let g = |a: &std::sync::atomic::AtomicU64| a.load(Relaxed);
         let servers = r
             .servers
@@ -445,6 +446,7 @@ impl Pool {
             distribution: self.cfg.distribution.name().to_string(),
             hash: self.cfg.hash.to_string(),
             servers,
+            ring,
             client_eof: g(&p.client_eof),
             client_err: g(&p.client_err),
             client_connections: g(&p.client_connections),

@@ -18,6 +18,9 @@ pub const LATENCY_BOUNDS_US: [u64; 14] = [
     1_000_000,
 ];
 
+/// Positions of the key-hash circle in [`PoolSnapshot::ring`].
+pub const RING_SECTORS: usize = 360;
+
 /// A latency histogram with fixed buckets ([`LATENCY_BOUNDS_US`]), lock-free.
 #[derive(Debug, Default)]
 pub struct Histogram {
@@ -239,6 +242,11 @@ pub struct PoolSnapshot {
     pub hash: String,
     /// The servers, in configuration order (added ones last).
     pub servers: Vec<ServerSnapshot>,
+    /// The placement drawn as a circle: the owner (an index into `servers`) of
+    /// each of [`RING_SECTORS`] evenly spaced positions of the 32-bit key-hash
+    /// circle, health ignored. Empty for distributions whose keys are not laid
+    /// out on a circle (modula, jump, rendezvous, random).
+    pub ring: Vec<Option<usize>>,
     /// See [`PoolStats::client_eof`].
     pub client_eof: u64,
     /// See [`PoolStats::client_err`].

@@ -289,6 +289,7 @@ mod tests {
             distribution: "ketama".into(),
             hash: "fnv1a_64".into(),
             servers,
+            ring: Vec::new(),
             client_eof: 0,
             client_err: 0,
             client_connections: 2,

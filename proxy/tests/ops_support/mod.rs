@@ -273,6 +273,7 @@ impl Control for Fleet {
                                     .collect(),
                             })
                             .collect(),
+                        ring: Vec::new(),
                         client_eof: 0,
                         client_err: 0,
                         client_connections: p.clients,
