@@ -27,6 +27,7 @@
 
 use std::fmt::Write as _;
 use std::io::{BufRead, BufReader, Read, Write};
+use std::iter::Take;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -39,7 +40,7 @@ use clap::{Args, ValueEnum};
 use crate::args::ScenarioFlags;
 use crate::error::UsageError;
 use crate::scenario::{Scenario, ScenarioConfig, b::fleet_change};
-use crate::sim::{ChangeKind, IdDistribution, server_name};
+use crate::sim::{ChangeKind, FleetChange, IdDistribution, RequestStream, server_name};
 
 /// The scenarios `hil` can replay (C has no request stream).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -117,6 +118,59 @@ pub struct Step {
     pub route: bool,
 }
 
+/// What the serial ([`session`]) and the UDP ([`plan`](crate::hil_udp::plan))
+/// replays of a scenario share: its configuration, scenario B's fleet change
+/// and the most servers live at once.
+pub(crate) struct Replay {
+    /// The configuration the requests are drawn from (scenario D draws Zipf
+    /// ids).
+    pub(crate) cfg: ScenarioConfig,
+    /// The simulator's scenario.
+    scenario: Scenario,
+    /// Scenario B's change and the server it adds or removes; `None` for the
+    /// others.
+    pub(crate) change: Option<(FleetChange, usize)>,
+    /// Servers live at once, at the most: the initial fleet, plus the one
+    /// scenario B may add.
+    pub(crate) peak: usize,
+}
+
+impl Replay {
+    /// The replay of `scenario` over `cfg`.
+    pub(crate) fn new(cfg: &ScenarioConfig, scenario: HilScenario) -> Self {
+        let mut cfg = cfg.clone();
+        let sc = match scenario {
+            HilScenario::A => Scenario::A,
+            HilScenario::B => Scenario::B,
+            HilScenario::D => {
+                cfg.workload.distribution = IdDistribution::Zipf;
+                Scenario::D
+            }
+        };
+        let change = (scenario == HilScenario::B).then(|| fleet_change(&cfg));
+        let peak =
+            cfg.servers + usize::from(matches!(change, Some((c, _)) if c.kind == ChangeKind::Add));
+        Self {
+            cfg,
+            scenario: sc,
+            change,
+            peak,
+        }
+    }
+
+    /// The scenario's requests, the first `limit` (all without one).
+    ///
+    /// # Errors
+    /// A bad workload.
+    pub(crate) fn requests(&self, limit: Option<u64>) -> anyhow::Result<Take<RequestStream>> {
+        let stream = self
+            .cfg
+            .request_stream(self.scenario)
+            .map_err(|e| anyhow::anyhow!("workload: {e}"))?;
+        Ok(stream.take(usize::try_from(limit.unwrap_or(u64::MAX)).unwrap_or(usize::MAX)))
+    }
+}
+
 /// The session's lines for a scenario (see the [module docs](self)).
 ///
 /// # Errors
@@ -127,18 +181,8 @@ pub fn session(
     strategy: StrategyKind,
     limit: Option<u64>,
 ) -> anyhow::Result<Vec<Step>> {
-    let mut cfg = cfg.clone();
-    let sc = match scenario {
-        HilScenario::A => Scenario::A,
-        HilScenario::B => Scenario::B,
-        HilScenario::D => {
-            cfg.workload.distribution = IdDistribution::Zipf;
-            Scenario::D
-        }
-    };
-    let change = (scenario == HilScenario::B).then(|| fleet_change(&cfg));
-    let peak =
-        cfg.servers + usize::from(matches!(change, Some((c, _)) if c.kind == ChangeKind::Add));
+    let replay = Replay::new(cfg, scenario);
+    let (cfg, peak) = (&replay.cfg, replay.peak);
     ensure!(
         (1..=8).contains(&peak),
         "the HIL firmware holds 8 servers of weight 1 or a total weight of 12 (ring of 768 \
@@ -163,11 +207,8 @@ pub fn session(
     for i in 0..cfg.servers {
         steps.push(step(format!("ADD_SERVER {}", server_name(i))));
     }
-    let mut pending = change;
-    let stream = cfg
-        .request_stream(sc)
-        .map_err(|e| anyhow::anyhow!("workload: {e}"))?;
-    for r in stream.take(usize::try_from(limit.unwrap_or(u64::MAX)).unwrap_or(usize::MAX)) {
+    let mut pending = replay.change;
+    for r in replay.requests(limit)? {
         if let Some((c, idx)) = pending
             && r.at_us >= c.at_us
         {

@@ -53,9 +53,9 @@ use chring::compat::twemproxy::{DEFAULT_PORT, Ketama, KeyHash};
 use chring::{BackendId, Ring, RingConfig};
 use clap::ValueEnum;
 
-use crate::hil::{HilArgs, HilScenario, Qemu, read_reply};
-use crate::scenario::{Scenario, ScenarioConfig, b::fleet_change};
-use crate::sim::{ChangeKind, IdDistribution};
+use crate::hil::{HilArgs, HilScenario, Qemu, Replay, read_reply};
+use crate::scenario::ScenarioConfig;
+use crate::sim::ChangeKind;
 
 /// How the device places keys (its `STRATEGY`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -486,30 +486,16 @@ pub fn plan(
     scenario: HilScenario,
     limit: Option<u64>,
 ) -> anyhow::Result<Plan> {
-    let mut cfg = cfg.clone();
-    let sc = match scenario {
-        HilScenario::A => Scenario::A,
-        HilScenario::B => Scenario::B,
-        HilScenario::D => {
-            cfg.workload.distribution = IdDistribution::Zipf;
-            Scenario::D
-        }
-    };
-    let change = (scenario == HilScenario::B).then(|| fleet_change(&cfg));
-    let needed =
-        cfg.servers + usize::from(matches!(change, Some((c, _)) if c.kind == ChangeKind::Add));
+    let replay = Replay::new(cfg, scenario);
+    let (cfg, needed) = (&replay.cfg, replay.peak);
     ensure!(
         (1..=MAX_SERVERS).contains(&needed),
         "the udplb firmware holds {MAX_SERVERS} servers; this run needs {needed}"
     );
     let customers = cfg.workload.customers;
-    let mut pending = change;
+    let mut pending = replay.change;
     let mut ops = Vec::new();
-    let stream = cfg
-        .request_stream(sc)
-        .map_err(|e| anyhow::anyhow!("workload: {e}"))?;
-    let take = usize::try_from(limit.unwrap_or(u64::MAX)).unwrap_or(usize::MAX);
-    for (i, r) in stream.take(take).enumerate() {
+    for (i, r) in replay.requests(limit)?.enumerate() {
         if let Some((c, idx)) = pending
             && r.at_us >= c.at_us
         {

@@ -30,9 +30,7 @@ use chring_firmware::lan9118::{Lan9118, Lan9118Phy};
 use chring_firmware::memcache::MAX_DATAGRAM;
 use chring_firmware::uart::CmsdkUart;
 use chring_firmware::udplb::{Endpoint, To, Udplb};
-use cortex_m::peripheral::syst::SystClkSource;
-use cortex_m_rt::{entry, exception};
-use cortex_m_semihosting::debug;
+use cortex_m_rt::entry;
 use defmt::{error, info};
 use defmt_semihosting as _;
 use embedded_io::{Read, ReadReady, Write};
@@ -41,14 +39,8 @@ use smoltcp::socket::udp;
 use smoltcp::time::Instant as NetInstant;
 use smoltcp::wire::{EthernetAddress, IpAddress, IpCidr, IpEndpoint, Ipv4Address};
 
-/// The core clock of mps2-an386 (the FPGA's 25 MHz system clock).
-const SYSCLK_HZ: u32 = 25_000_000;
-/// SysTick interrupts per second: the clock is in milliseconds.
-const TICK_HZ: u32 = 1_000;
-/// The UART's line rate (QEMU does not pace the bytes; a board does).
-const BAUD: u32 = 115_200;
-/// UART0 of the MPS2 boards.
-const UART0: usize = 0x4000_4000;
+use mps2::{BAUD, SYSCLK_HZ, UART0, fail, now};
+
 /// The LAN9118 of the MPS2 boards.
 const LAN9118: usize = 0x4020_0000;
 /// A locally administered MAC address.
@@ -61,18 +53,6 @@ const CLIENT_PORT: u16 = 11211;
 const UPSTREAM_PORT: u16 = 11212;
 /// The longest control line.
 const LINE: usize = 64;
-
-/// Milliseconds since SysTick started, wrapping at 2^32.
-static TICKS: AtomicU32 = AtomicU32::new(0);
-
-#[exception]
-fn SysTick() {
-    TICKS.fetch_add(1, Ordering::Relaxed);
-}
-
-fn now() -> u32 {
-    TICKS.load(Ordering::Relaxed)
-}
 
 fn ip4(a: [u8; 4]) -> Ipv4Address {
     Ipv4Address::new(a[0], a[1], a[2], a[3])
@@ -110,16 +90,12 @@ fn main() -> ! {
     let Some(mut core) = cortex_m::Peripherals::take() else {
         fail("no core peripherals")
     };
-    core.SYST.set_clock_source(SystClkSource::Core);
-    core.SYST.set_reload(SYSCLK_HZ / TICK_HZ - 1);
-    core.SYST.clear_current();
-    core.SYST.enable_interrupt();
-    core.SYST.enable_counter();
+    mps2::start_clock(&mut core.SYST);
 
     let (Some(lb), Some(bufs)) = (mmio::balancer(), mmio::buffers()) else {
         fail("statics already taken")
     };
-    let nic = match Lan9118::new(mmio::Regs::at(LAN9118), MAC) {
+    let nic = match Lan9118::new(mps2::Regs::at(LAN9118), MAC) {
         Ok(n) => n,
         Err(e) => {
             error!("LAN9118 at {=usize:#x}: {}", LAN9118, e);
@@ -159,7 +135,7 @@ fn main() -> ! {
     let mut sockets = SocketSet::new(&mut storage[..]);
     let handles = (sockets.add(client), sockets.add(upstream));
 
-    let mut uart = CmsdkUart::new(mmio::Regs::at(UART0), SYSCLK_HZ / BAUD);
+    let mut uart = CmsdkUart::new(mps2::Regs::at(UART0), SYSCLK_HZ / BAUD);
     let mut line: LineBuffer<LINE> = LineBuffer::new();
     info!(
         "chring udplb: memcached UDP on 10.0.2.15:{=u16} (LAN9118, MAC {=[u8]:02x}), servers reached from port {=u16}; fleet over UART0",
@@ -172,8 +148,8 @@ fn main() -> ! {
         core::mem::size_of::<Udplb>(),
         core::mem::size_of::<mmio::Buffers>(),
         core::mem::size_of_val(&dev),
-        mmio::statics(),
-        mmio::peak_stack()
+        mps2::statics(),
+        mps2::peak_stack()
     );
 
     let mut scratch = [0u8; MAX_DATAGRAM];
@@ -212,7 +188,7 @@ fn main() -> ! {
                 continue;
             };
             let nic = dev.nic().stats();
-            let (statics, stack) = (mmio::statics(), mmio::peak_stack());
+            let (statics, stack) = (mps2::statics(), mps2::peak_stack());
             let extra = [
                 ("rx_frames", u64::from(nic.rx_frames)),
                 ("rx_dropped", u64::from(nic.rx_dropped)),
@@ -241,7 +217,7 @@ fn main() -> ! {
                 info!(
                     "footprint: RAM {=u32} B of {=u32}: static {=u32} B + peak stack {=u32} B",
                     statics + stack,
-                    mmio::ram_size(),
+                    mps2::ram_size(),
                     statics,
                     stack
                 );
@@ -259,26 +235,20 @@ impl<W: Write> core::fmt::Write for Sink<'_, W> {
     }
 }
 
-fn fail(msg: &str) -> ! {
-    error!("{=str}", msg);
-    debug::exit(debug::EXIT_FAILURE);
-    loop {
-        cortex_m::asm::bkpt();
-    }
-}
-
 // Panic and HardFault handlers.
 #[path = "shared/rt.rs"]
 mod rt;
 
-/// The registers, the statics and the linker's memory symbols: the only
-/// `unsafe`.
+// SysTick, the register blocks, the RAM measurement.
+#[path = "shared/mps2.rs"]
+mod mps2;
+
+/// The balancer's and the sockets' statics: with `mps2`, the only `unsafe`.
 #[allow(unsafe_code)]
 mod mmio {
     use core::ptr;
     use core::sync::atomic::{AtomicBool, Ordering};
 
-    use chring_firmware::uart::Registers;
     use chring_firmware::udplb::Udplb;
     use smoltcp::iface::SocketStorage;
     use smoltcp::socket::udp::PacketMetadata;
@@ -333,71 +303,5 @@ mod mmio {
         }
         // SAFETY: as for `balancer`, with `TAKEN_BUFFERS`.
         Some(unsafe { &mut *ptr::addr_of_mut!(BUFFERS) })
-    }
-
-    /// A peripheral's register block at a fixed address (UART0, the LAN9118).
-    pub(super) struct Regs {
-        base: usize,
-    }
-
-    impl Regs {
-        pub(super) const fn at(base: usize) -> Self {
-            Self { base }
-        }
-    }
-
-    impl Registers for Regs {
-        fn read(&mut self, offset: usize) -> u32 {
-            let reg = ptr::with_exposed_provenance::<u32>(self.base + offset);
-            // SAFETY: `base + offset` is a word-aligned register of the
-            // peripheral's memory-mapped block (UART0: 0x00..=0x10; LAN9118:
-            // 0x00..=0xB4), always present on this board; each block has one
-            // driver, used from thread mode only (the SysTick handler touches
-            // neither).
-            unsafe { ptr::read_volatile(reg) }
-        }
-
-        fn write(&mut self, offset: usize, value: u32) {
-            let reg = ptr::with_exposed_provenance_mut::<u32>(self.base + offset);
-            // SAFETY: as in `read`.
-            unsafe { ptr::write_volatile(reg, value) }
-        }
-    }
-
-    // Symbols of cortex-m-rt's link.x: only their addresses are used.
-    unsafe extern "C" {
-        static __sdata: u32;
-        static _stack_end: u32;
-        static _stack_start: u32;
-    }
-
-    fn addr(p: *const u32) -> u32 {
-        p as usize as u32
-    }
-
-    /// `.data` + `.bss` (+ alignment): RAM below the stack.
-    pub(super) fn statics() -> u32 {
-        addr(&raw const _stack_end) - addr(&raw const __sdata)
-    }
-
-    /// The RAM region's size (the budget): from its start to the stack's top.
-    pub(super) fn ram_size() -> u32 {
-        addr(&raw const _stack_start) - addr(&raw const __sdata)
-    }
-
-    /// The deepest the stack has been: from its top to the first word that no
-    /// longer holds cortex-m-rt's `paint-stack` pattern.
-    pub(super) fn peak_stack() -> u32 {
-        let (start, end) = (&raw const _stack_start, &raw const _stack_end);
-        let mut p = end;
-        while p < start {
-            // SAFETY: `p` is word-aligned and inside the stack's RAM
-            // (`_stack_end.._stack_start`); reading a plain word has no effect.
-            if unsafe { ptr::read_volatile(p) } != cortex_m_rt::STACK_PAINT_VALUE {
-                break;
-            }
-            p = p.wrapping_add(1);
-        }
-        addr(start) - addr(p)
     }
 }
