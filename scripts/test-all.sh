@@ -41,7 +41,7 @@ describe_step() {
     proxy) echo "chring-proxy: its data path against real redis-server, memcached and nutcracker on 127.0.0.1 (routing parity, pipelining, multi-key, AUTH, errors, ADD/REMOVE under load, ejection, 1,000 clients; installs redis-server, redis-tools, memcached and nutcracker with apt as root)" ;;
     dashboard) echo "dashboard: chring-proxy's /dashboard in Debian's headless chromium (Selenium + chromedriver) with live traffic over real redis-servers: the page's numbers equal /api/state, a killed server shows ejected within server_retry_timeout, an add from the page changes ROUTE; screenshots in target/dashboard (installs chromium, chromium-driver, python3-selenium and redis-server with apt as root)" ;;
     doc) echo "docs: cargo doc -p chring with warnings denied" ;;
-    nostd) echo "no_std: chring built for ${NOSTD_TARGETS} (core only, no alloc), default features off; a ring-only chring pulls neither md-5 nor rand_pcg" ;;
+    nostd) echo "no_std: chring built for ${NOSTD_TARGETS} (core only, no alloc) with default features off, with defmt, and with every feature; a ring-only chring pulls neither md-5 nor rand_pcg" ;;
     fuzz) echo "fuzzing: every cargo-fuzz target in fuzz/ built (overflow checks and debug assertions on) and run ${FUZZ_RUNS} inputs over a copy of its committed corpus (installs cargo-fuzz when missing)" ;;
     firmware) echo "firmware: host tests, then the Cortex-M4F build run under QEMU, its defmt log diffed against firmware/expected (FIRMWARE_BLESS=1 rewrites it)" ;;
     hil) echo "hardware in the loop: the hil firmware under QEMU driven over its UART by host-sim hil (scenario B, 30,000 ROUTEs), every reply checked" ;;
@@ -313,7 +313,9 @@ step_nostd() {
 
     local features start
     for t in $NOSTD_TARGETS; do
-        for features in '' defmt; do
+        # Nothing, defmt alone, and every feature (compat, workload, protocol
+        # and defmt): all of chring, md-5 and rand_pcg included, needs no alloc.
+        for features in '' defmt compat,workload,protocol,defmt; do
             start=$SECONDS
             set -- cargo build -p chring --lib --no-default-features \
                 ${features:+--features "$features"} --target "$t" --target-dir "$dir"
