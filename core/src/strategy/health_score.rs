@@ -3,7 +3,7 @@
 
 use crate::fleet::{AddError, Backend, BackendId, Fleet, LoadError, UnknownBackend};
 use crate::strategy::seeded::SplitMix64;
-use crate::strategy::{FleetView, LoadAware, Membership, Outcome, Strategy, fleet_view};
+use crate::strategy::{Outcome, unkeyed_strategy};
 
 /// 1.0 in the score's fixed point (16 fraction bits).
 pub const SCORE_ONE: u32 = 1 << 16;
@@ -152,11 +152,7 @@ impl<const B: usize> HealthScore<B> {
     /// # Errors
     /// [`UnknownBackend`] if no backend has this id.
     pub fn remove(&mut self, id: BackendId) -> Result<(), UnknownBackend> {
-        let slot = self.fleet.slot(id).ok_or(UnknownBackend(id))?;
-        self.fleet.remove_slot(slot);
-        if slot < self.stats.len() {
-            self.stats.remove(slot);
-        }
+        self.fleet.remove_with(id, &mut self.stats)?;
         self.scratch.pop();
         Ok(())
     }
@@ -303,46 +299,12 @@ impl<const B: usize> HealthScore<B> {
     }
 }
 
-impl<const B: usize> FleetView for HealthScore<B> {
-    fleet_view!("health_score", |s| s.fleet);
-}
-
-impl<const B: usize> Membership for HealthScore<B> {
-    fn add(&mut self, id: BackendId, name: &[u8], weight: u32) -> Result<(), AddError> {
-        HealthScore::add(self, id, name, weight)
-    }
-    fn remove(&mut self, id: BackendId) -> Result<(), UnknownBackend> {
-        HealthScore::remove(self, id)
-    }
-    fn set_up(&mut self, id: BackendId, up: bool) -> Result<(), UnknownBackend> {
-        HealthScore::set_up(self, id, up)
-    }
-}
-
-impl<const B: usize> LoadAware for HealthScore<B> {
-    fn pick(&mut self, key_hash: u64) -> Option<BackendId> {
-        HealthScore::pick(self, key_hash)
-    }
-    fn start(&mut self, id: BackendId) -> Result<(), LoadError> {
-        HealthScore::start(self, id)
-    }
-    fn finish(&mut self, id: BackendId, outcome: Outcome) -> Result<(), LoadError> {
-        HealthScore::finish(self, id, outcome)
-    }
-}
-
-impl<const B: usize> Strategy for HealthScore<B> {
-    fn is_keyed(&self) -> bool {
-        false
-    }
-    fn placement(&self) -> Option<&dyn crate::Placement> {
-        None
-    }
-}
+unkeyed_strategy!(HealthScore, "health_score");
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::Strategy;
 
     fn four() -> HealthScore<8> {
         let mut s = HealthScore::new().with_seed(5);

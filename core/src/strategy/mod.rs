@@ -70,7 +70,9 @@ pub use rendezvous::Rendezvous;
 pub use round_robin::RoundRobin;
 pub use traits::{FleetView, LoadAware, Membership, Outcome, Placement, Strategy};
 
-pub(crate) use traits::{fleet_view, keyed_load, keyed_strategy};
+pub(crate) use traits::{
+    fleet_view, inherent_membership, keyed_load, keyed_strategy, unkeyed_strategy,
+};
 
 use crate::fleet::{AddError, BackendId, UnknownBackend};
 use crate::ring::Ring;
