@@ -49,7 +49,7 @@ const LAT_FRAC: u32 = 8;
 /// [`Backend::load`]) but do not enter the score; the clock ([`Outcome::at_us`])
 /// is not used (the EWMAs count requests, not time).
 ///
-/// Through the traits ([`LoadAware::finish`]), the same call as the inherent
+/// Through the traits ([`LoadAware::finish`](crate::LoadAware::finish)), the same call as the inherent
 /// [`finish`](Self::finish).
 ///
 /// Cost: *O*(n) per pick (three passes, one division per backend), *O*(1)

@@ -20,7 +20,7 @@ use crate::strategy::{Outcome, unkeyed_strategy};
 ///
 /// Feedback: [`start`](Self::start) when a request is sent to the picked
 /// backend, [`finish`](Self::finish) when it ends. The [`Outcome`] is not used
-/// (only the in-flight count is); [`LoadAware::finish`] is the same call.
+/// (only the in-flight count is); [`LoadAware::finish`](crate::LoadAware::finish) is the same call.
 ///
 /// Cost: *O*(n) per pick (two passes over the backends, three for
 /// [`pick_two`](Self::pick_two)); *O*(1) expected per `start` / `finish`. State: one `i64` per backend on top

@@ -16,7 +16,7 @@
 //!
 //! The last three take real feedback: `start(id)` when a request is sent and
 //! `finish(id, `[`Outcome`]`)` with its latency, success and the caller's
-//! clock when it ends (inherent methods; through [`Strategy::finish`] only the
+//! clock when it ends (inherent methods; through [`Strategy::finish`](crate::LoadAware::finish) only the
 //! in-flight count moves). Each also offers `pick_two`: the pick and a distinct
 //! runner-up for a hedged request.
 //!

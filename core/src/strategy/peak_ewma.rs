@@ -56,7 +56,7 @@ const EST_SHIFT: u32 = 16;
 /// the first on ties. [`pick_two`](Self::pick_two) also returns the other one,
 /// the runner-up, for a hedged request.
 ///
-/// Through the traits ([`LoadAware::finish`]), the same call as the inherent
+/// Through the traits ([`LoadAware::finish`](crate::LoadAware::finish)), the same call as the inherent
 /// [`finish`](Self::finish).
 ///
 /// Cost: *O*(1) per pick when every backend is up (*O*(n) to find the up ones
