@@ -1,9 +1,9 @@
 //! A health score per backend: errors and latency folded into one number that
 //! scales the backend's share of requests.
 
-use crate::fleet::{AddError, Backend, BackendId, Fleet, LoadError, UnknownBackend};
+use crate::fleet::{AddError, BackendId, Fleet, LoadError, UnknownBackend};
 use crate::strategy::seeded::SplitMix64;
-use crate::strategy::{Outcome, unkeyed_strategy};
+use crate::strategy::{Outcome, load_aware_fleet_methods, unkeyed_strategy};
 
 /// 1.0 in the score's fixed point (16 fraction bits).
 pub const SCORE_ONE: u32 = 1 << 16;
@@ -46,7 +46,7 @@ const LAT_FRAC: u32 = 8;
 /// (deterministic for a seed and a call sequence; not key-affine).
 /// [`pick_two`](Self::pick_two) draws the runner-up from the other up backends
 /// the same way, for a hedged request. In-flight counts are kept (for
-/// [`Backend::load`]) but do not enter the score; the clock ([`Outcome::at_us`])
+/// [`Backend::load`](crate::Backend::load)) but do not enter the score; the clock ([`Outcome::at_us`])
 /// is not used (the EWMAs count requests, not time).
 ///
 /// Through the traits ([`LoadAware::finish`](crate::LoadAware::finish)), the same call as the inherent
@@ -157,28 +157,7 @@ impl<const B: usize> HealthScore<B> {
         Ok(())
     }
 
-    /// Marks a backend up (`true`) or down (never picked); its statistics are
-    /// kept. *O*(1) expected.
-    ///
-    /// # Errors
-    /// [`UnknownBackend`] if no backend has this id.
-    pub fn set_up(&mut self, id: BackendId, up: bool) -> Result<(), UnknownBackend> {
-        self.fleet.set_up(id, up)
-    }
-
-    /// The backends, in insertion order, with their in-flight counts.
-    #[must_use]
-    pub fn backends(&self) -> &[Backend] {
-        self.fleet.as_slice()
-    }
-
-    /// A request started on `id`. *O*(1) expected.
-    ///
-    /// # Errors
-    /// [`LoadError::Unknown`] if no backend has this id.
-    pub fn start(&mut self, id: BackendId) -> Result<(), LoadError> {
-        self.fleet.start(id)
-    }
+    load_aware_fleet_methods!("its statistics");
 
     /// A request on `id` finished: one fewer in flight, its success or failure
     /// folded into the error rate and (on success) its latency into the

@@ -4,7 +4,7 @@
 use core::cmp::Ordering;
 
 use crate::fleet::{AddError, Backend, BackendId, Fleet, LoadError, UnknownBackend};
-use crate::strategy::{Outcome, unkeyed_strategy};
+use crate::strategy::{Outcome, load_aware_fleet_methods, unkeyed_strategy};
 
 /// Weighted least connections: the request goes to the up backend with the
 /// fewest requests in flight per unit of weight, `in_flight / weight`, compared
@@ -84,29 +84,7 @@ impl<const B: usize> LeastConn<B> {
         self.fleet.remove_with(id, &mut self.current).map(|_| ())
     }
 
-    /// Marks a backend up (`true`) or down (never picked). Its in-flight count
-    /// is kept. *O*(1) expected.
-    ///
-    /// # Errors
-    /// [`UnknownBackend`] if no backend has this id.
-    pub fn set_up(&mut self, id: BackendId, up: bool) -> Result<(), UnknownBackend> {
-        self.fleet.set_up(id, up)
-    }
-
-    /// The backends, in insertion order, with their in-flight counts
-    /// ([`Backend::load`]).
-    #[must_use]
-    pub fn backends(&self) -> &[Backend] {
-        self.fleet.as_slice()
-    }
-
-    /// A request started on `id`. *O*(1) expected.
-    ///
-    /// # Errors
-    /// [`LoadError::Unknown`] if no backend has this id.
-    pub fn start(&mut self, id: BackendId) -> Result<(), LoadError> {
-        self.fleet.start(id)
-    }
+    load_aware_fleet_methods!("its in-flight count");
 
     /// A request on `id` finished. Only the in-flight count is used; `outcome`
     /// is accepted for a uniform feedback call. *O*(1) expected.

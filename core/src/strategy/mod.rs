@@ -71,7 +71,8 @@ pub use round_robin::RoundRobin;
 pub use traits::{FleetView, LoadAware, Membership, Outcome, Placement, Strategy};
 
 pub(crate) use traits::{
-    fleet_view, inherent_membership, keyed_load, keyed_strategy, unkeyed_strategy,
+    fleet_view, inherent_membership, keyed_load, keyed_strategy, load_aware_fleet_methods,
+    unkeyed_strategy,
 };
 
 use crate::fleet::{AddError, BackendId, UnknownBackend};

@@ -5,7 +5,7 @@ use core::num::NonZeroU64;
 
 use crate::fleet::{AddError, Backend, BackendId, Fleet, LoadError, UnknownBackend};
 use crate::strategy::seeded::{SplitMix64, two_up};
-use crate::strategy::{Outcome, unkeyed_strategy};
+use crate::strategy::{Outcome, load_aware_fleet_methods, unkeyed_strategy};
 
 /// The default decay time constant τ: 10 s, as Finagle and Linkerd.
 pub const DEFAULT_DECAY_US: u64 = 10_000_000;
@@ -300,28 +300,7 @@ impl<const B: usize> PeakEwma<B> {
         self.fleet.remove_with(id, &mut self.est).map(|_| ())
     }
 
-    /// Marks a backend up (`true`) or down (never picked). Its estimate and
-    /// in-flight count are kept. *O*(1) expected.
-    ///
-    /// # Errors
-    /// [`UnknownBackend`] if no backend has this id.
-    pub fn set_up(&mut self, id: BackendId, up: bool) -> Result<(), UnknownBackend> {
-        self.fleet.set_up(id, up)
-    }
-
-    /// The backends, in insertion order, with their in-flight counts.
-    #[must_use]
-    pub fn backends(&self) -> &[Backend] {
-        self.fleet.as_slice()
-    }
-
-    /// A request started on `id`. *O*(1) expected.
-    ///
-    /// # Errors
-    /// [`LoadError::Unknown`] if no backend has this id.
-    pub fn start(&mut self, id: BackendId) -> Result<(), LoadError> {
-        self.fleet.start(id)
-    }
+    load_aware_fleet_methods!("its estimate and in-flight count");
 
     /// A request on `id` finished: one fewer in flight, and its latency folded
     /// into the estimate at `outcome.at_us` (failed requests too: a backend

@@ -378,3 +378,41 @@ macro_rules! unkeyed_strategy {
     };
 }
 pub(crate) use unkeyed_strategy;
+
+/// The inherent `set_up`, `backends` and `start` of an unkeyed load-aware
+/// strategy with a `fleet: Fleet<B>` field (inside its inherent `impl`);
+/// `$kept` names what a backend marked down keeps.
+macro_rules! load_aware_fleet_methods {
+    ($kept:literal) => {
+        #[doc = concat!(
+                    "Marks a backend up (`true`) or down (never picked), keeping ",
+                    $kept,
+                    ". *O*(1) expected.\n\n# Errors\n[`UnknownBackend`](crate::UnknownBackend) \
+             if no backend has this id."
+                )]
+        pub fn set_up(
+            &mut self,
+            id: $crate::BackendId,
+            up: bool,
+        ) -> Result<(), $crate::UnknownBackend> {
+            self.fleet.set_up(id, up)
+        }
+
+        /// The backends, in insertion order, with their in-flight counts
+        /// ([`Backend::load`](crate::Backend::load)).
+        #[must_use]
+        pub fn backends(&self) -> &[$crate::Backend] {
+            self.fleet.as_slice()
+        }
+
+        /// A request started on `id`. *O*(1) expected.
+        ///
+        /// # Errors
+        /// [`LoadError::Unknown`](crate::LoadError::Unknown) if no backend has
+        /// this id.
+        pub fn start(&mut self, id: $crate::BackendId) -> Result<(), $crate::LoadError> {
+            self.fleet.start(id)
+        }
+    };
+}
+pub(crate) use load_aware_fleet_methods;
