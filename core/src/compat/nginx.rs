@@ -211,6 +211,40 @@ impl<const S: usize> Servers<S> {
     }
 }
 
+/// `Default`, `new`, `len` and `is_empty` of a weighted upstream type
+/// (`$ty<S>` holding its servers in a [`Weighted<S>`] field `servers`).
+macro_rules! weighted_upstream {
+    ($ty:ident) => {
+        impl<const S: usize> Default for $ty<S> {
+            fn default() -> Self {
+                Self::new()
+            }
+        }
+
+        impl<const S: usize> $ty<S> {
+            /// An empty upstream.
+            #[must_use]
+            pub const fn new() -> Self {
+                Self {
+                    servers: Weighted::new(),
+                }
+            }
+
+            /// Number of servers.
+            #[must_use]
+            pub const fn len(&self) -> usize {
+                self.servers.len()
+            }
+
+            /// `true` when there is no server.
+            #[must_use]
+            pub const fn is_empty(&self) -> bool {
+                self.servers.len() == 0
+            }
+        }
+    };
+}
+
 /// The servers of a weighted upstream (`hash $key;`, `ip_hash;`) and their
 /// total weight, down servers included (nginx counts them).
 #[derive(Debug, Clone)]
@@ -485,33 +519,9 @@ pub struct NginxModulo<const S: usize> {
     servers: Weighted<S>,
 }
 
-impl<const S: usize> Default for NginxModulo<S> {
-    fn default() -> Self {
-        Self::new()
-    }
-}
+weighted_upstream!(NginxModulo);
 
 impl<const S: usize> NginxModulo<S> {
-    /// An empty upstream.
-    #[must_use]
-    pub const fn new() -> Self {
-        Self {
-            servers: Weighted::new(),
-        }
-    }
-
-    /// Number of servers.
-    #[must_use]
-    pub const fn len(&self) -> usize {
-        self.servers.len()
-    }
-
-    /// `true` when there is no server.
-    #[must_use]
-    pub const fn is_empty(&self) -> bool {
-        self.servers.len() == 0
-    }
-
     /// Adds the next `server` line with its `weight=` (its address does not
     /// matter to plain `hash`, only its position). Returns its index.
     ///
@@ -594,33 +604,9 @@ pub struct NginxIpHash<const S: usize> {
     servers: Weighted<S>,
 }
 
-impl<const S: usize> Default for NginxIpHash<S> {
-    fn default() -> Self {
-        Self::new()
-    }
-}
+weighted_upstream!(NginxIpHash);
 
 impl<const S: usize> NginxIpHash<S> {
-    /// An empty upstream.
-    #[must_use]
-    pub const fn new() -> Self {
-        Self {
-            servers: Weighted::new(),
-        }
-    }
-
-    /// Number of servers.
-    #[must_use]
-    pub const fn len(&self) -> usize {
-        self.servers.len()
-    }
-
-    /// `true` when there is no server.
-    #[must_use]
-    pub const fn is_empty(&self) -> bool {
-        self.servers.len() == 0
-    }
-
     /// Adds the next `server` line with its `weight=`. Returns its index.
     /// Computes in *O*(1) time.
     ///
