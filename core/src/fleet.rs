@@ -380,6 +380,56 @@ impl<const B: usize> Fleet<B> {
         Ok(slot)
     }
 
+    /// [`Self::check_add`] then [`Self::push`]: adds an up backend with
+    /// nothing in flight; returns its slot. *O*(n) (duplicate-name check).
+    pub(crate) fn add(
+        &mut self,
+        id: BackendId,
+        name: &[u8],
+        weight: u32,
+    ) -> Result<usize, AddError> {
+        let h = self.check_add(id, name, weight)?;
+        self.push(id, h, weight)
+    }
+
+    /// [`Self::add`] for a strategy that keeps `value` per slot in `side`
+    /// (parallel to the backends): the addition is validated first, and
+    /// nothing changes when either vector is full.
+    pub(crate) fn add_with<T, const N: usize>(
+        &mut self,
+        id: BackendId,
+        name: &[u8],
+        weight: u32,
+        side: &mut heapless::Vec<T, N>,
+        value: T,
+    ) -> Result<(), AddError> {
+        let h = self.check_add(id, name, weight)?;
+        side.push(value).map_err(|_| AddError::Full)?;
+        self.push(id, h, weight).map(|_| ())
+    }
+
+    /// Removes the backend with this id, keeping the order of the others;
+    /// returns the slot it had. *O*(n).
+    pub(crate) fn remove(&mut self, id: BackendId) -> Result<usize, UnknownBackend> {
+        let slot = self.slot(id).ok_or(UnknownBackend(id))?;
+        self.remove_slot(slot);
+        Ok(slot)
+    }
+
+    /// [`Self::remove`] for a strategy that keeps one value per slot in `side`
+    /// (parallel to the backends): that value goes too.
+    pub(crate) fn remove_with<T, const N: usize>(
+        &mut self,
+        id: BackendId,
+        side: &mut heapless::Vec<T, N>,
+    ) -> Result<usize, UnknownBackend> {
+        let slot = self.remove(id)?;
+        if slot < side.len() {
+            side.remove(slot);
+        }
+        Ok(slot)
+    }
+
     /// Removes the backend at `slot`, keeping the order of the others.
     pub(crate) fn remove_slot(&mut self, slot: usize) -> Option<Backend> {
         if slot >= self.backends.len() {

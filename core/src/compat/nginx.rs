@@ -158,6 +158,170 @@ struct ServerSlot {
     base: u32,
 }
 
+const EMPTY_SLOT: ServerSlot = ServerSlot {
+    weight: 0,
+    down: false,
+    base: 0,
+};
+
+/// The `server` lines of an upstream, in order: up to `S`, no allocation.
+#[derive(Debug, Clone)]
+struct Servers<const S: usize> {
+    slots: [ServerSlot; S],
+    len: usize,
+}
+
+impl<const S: usize> Servers<S> {
+    const fn new() -> Self {
+        Self {
+            slots: [EMPTY_SLOT; S],
+            len: 0,
+        }
+    }
+
+    const fn len(&self) -> usize {
+        self.len
+    }
+
+    /// The servers added so far.
+    fn active(&self) -> &[ServerSlot] {
+        self.slots.get(..self.len).unwrap_or(&[])
+    }
+
+    /// Appends a server; returns its index. [`NginxAddError::Full`] at `S`.
+    fn push(&mut self, slot: ServerSlot) -> Result<usize, NginxAddError> {
+        let index = self.len;
+        *self.slots.get_mut(index).ok_or(NginxAddError::Full)? = slot;
+        self.len = index + 1;
+        Ok(index)
+    }
+
+    fn set_down(&mut self, index: usize, down: bool) -> Result<(), UnknownServer> {
+        match self
+            .slots
+            .get_mut(..self.len)
+            .and_then(|s| s.get_mut(index))
+        {
+            Some(s) => {
+                s.down = down;
+                Ok(())
+            }
+            None => Err(UnknownServer),
+        }
+    }
+}
+
+/// `Default`, `new`, `len` and `is_empty` of a weighted upstream type
+/// (`$ty<S>` holding its servers in a [`Weighted<S>`] field `servers`).
+macro_rules! weighted_upstream {
+    ($ty:ident) => {
+        impl<const S: usize> Default for $ty<S> {
+            fn default() -> Self {
+                Self::new()
+            }
+        }
+
+        impl<const S: usize> $ty<S> {
+            /// An empty upstream.
+            #[must_use]
+            pub const fn new() -> Self {
+                Self {
+                    servers: Weighted::new(),
+                }
+            }
+
+            /// Number of servers.
+            #[must_use]
+            pub const fn len(&self) -> usize {
+                self.servers.len()
+            }
+
+            /// `true` when there is no server.
+            #[must_use]
+            pub const fn is_empty(&self) -> bool {
+                self.servers.len() == 0
+            }
+        }
+    };
+}
+
+/// The servers of a weighted upstream (`hash $key;`, `ip_hash;`) and their
+/// total weight, down servers included (nginx counts them).
+#[derive(Debug, Clone)]
+struct Weighted<const S: usize> {
+    servers: Servers<S>,
+    total_weight: u32,
+}
+
+impl<const S: usize> Weighted<S> {
+    const fn new() -> Self {
+        Self {
+            servers: Servers::new(),
+            total_weight: 0,
+        }
+    }
+
+    const fn len(&self) -> usize {
+        self.servers.len()
+    }
+
+    fn set_down(&mut self, index: usize, down: bool) -> Result<(), UnknownServer> {
+        self.servers.set_down(index, down)
+    }
+
+    /// Appends a server of `weight`; returns its index.
+    fn add(&mut self, weight: u32) -> Result<usize, NginxAddError> {
+        if weight == 0 {
+            return Err(NginxAddError::ZeroWeight);
+        }
+        if self.servers.len() >= S {
+            return Err(NginxAddError::Full);
+        }
+        let total = self
+            .total_weight
+            .checked_add(weight)
+            .ok_or(NginxAddError::NoRoom)?;
+        let index = self.servers.push(ServerSlot {
+            weight,
+            down: false,
+            base: 0,
+        })?;
+        self.total_weight = total;
+        Ok(index)
+    }
+
+    /// nginx's first try: `None` with no server; a single server is picked
+    /// unless down; otherwise up to 21 hashes from `next_hash` (each
+    /// `h mod total_weight` walks the weights in order) until one lands on a
+    /// server that is up, else `None` (round robin). *O*(tries x S).
+    fn pick(&self, mut next_hash: impl FnMut() -> u32) -> Option<usize> {
+        let servers = self.servers.active();
+        if servers.is_empty() || self.total_weight == 0 {
+            return None;
+        }
+        if servers.len() == 1 {
+            return servers.first().is_some_and(|s| !s.down).then_some(0);
+        }
+        for _ in 0..=MAX_TRIES {
+            let mut w = next_hash() % self.total_weight;
+            let mut pick = None;
+            for (i, s) in servers.iter().enumerate() {
+                if w < s.weight {
+                    pick = Some((i, s.down));
+                    break;
+                }
+                w -= s.weight;
+            }
+            match pick {
+                Some((i, false)) => return Some(i),
+                Some((_, true)) => {}
+                None => return None, // unreachable: w < total weight
+            }
+        }
+        None
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 struct Point {
     hash: u32,
@@ -185,8 +349,7 @@ struct Point {
 /// ```
 #[derive(Debug, Clone)]
 pub struct NginxConsistent<const S: usize, const P: usize> {
-    servers: [ServerSlot; S],
-    len: usize,
+    servers: Servers<S>,
     points: [Point; P],
     npoints: usize,
 }
@@ -203,12 +366,7 @@ impl<const S: usize, const P: usize> NginxConsistent<S, P> {
     pub const fn new() -> Self {
         const { assert!(S <= u16::MAX as usize, "S must fit a u16") };
         Self {
-            servers: [ServerSlot {
-                weight: 0,
-                down: false,
-                base: 0,
-            }; S],
-            len: 0,
+            servers: Servers::new(),
             points: [Point { hash: 0, server: 0 }; P],
             npoints: 0,
         }
@@ -217,13 +375,13 @@ impl<const S: usize, const P: usize> NginxConsistent<S, P> {
     /// Number of servers.
     #[must_use]
     pub const fn len(&self) -> usize {
-        self.len
+        self.servers.len()
     }
 
     /// `true` when there is no server.
     #[must_use]
     pub const fn is_empty(&self) -> bool {
-        self.len == 0
+        self.servers.len() == 0
     }
 
     /// Number of distinct points on the circle (after nginx's deduplication).
@@ -242,7 +400,7 @@ impl<const S: usize, const P: usize> NginxConsistent<S, P> {
         if weight == 0 {
             return Err(NginxAddError::ZeroWeight);
         }
-        let index = self.len;
+        let index = self.servers.len();
         if index >= S {
             return Err(NginxAddError::Full);
         }
@@ -284,15 +442,12 @@ impl<const S: usize, const P: usize> NginxConsistent<S, P> {
             }
         }
         self.npoints = kept;
-        if let Some(slot) = self.servers.get_mut(index) {
-            *slot = ServerSlot {
-                weight,
-                down: false,
-                base: base_value,
-            };
-        }
-        self.len = index + 1;
-        Ok(index)
+        // `index < S` was checked above, so this cannot fail.
+        self.servers.push(ServerSlot {
+            weight,
+            down: false,
+            base: base_value,
+        })
     }
 
     /// Marks server `index` `down` (the `down` parameter) or up.
@@ -300,21 +455,11 @@ impl<const S: usize, const P: usize> NginxConsistent<S, P> {
     /// # Errors
     /// [`UnknownServer`] for an index not added.
     pub fn set_down(&mut self, index: usize, down: bool) -> Result<(), UnknownServer> {
-        match self
-            .servers
-            .get_mut(..self.len)
-            .and_then(|s| s.get_mut(index))
-        {
-            Some(s) => {
-                s.down = down;
-                Ok(())
-            }
-            None => Err(UnknownServer),
-        }
+        self.servers.set_down(index, down)
     }
 
     fn active(&self) -> &[ServerSlot] {
-        self.servers.get(..self.len).unwrap_or(&[])
+        self.servers.active()
     }
 
     fn is_down(&self, server: usize) -> bool {
@@ -327,10 +472,10 @@ impl<const S: usize, const P: usize> NginxConsistent<S, P> {
     /// Computes in *O*(len(key) + log P) time.
     #[must_use]
     pub fn lookup(&self, key: &[u8]) -> Option<usize> {
-        if self.len == 0 || key.is_empty() {
+        if self.servers.len() == 0 || key.is_empty() {
             return None;
         }
-        if self.len == 1 {
+        if self.servers.len() == 1 {
             // One peer: nginx uses round robin, which can only pick that peer.
             return (!self.is_down(0)).then_some(0);
         }
@@ -371,44 +516,12 @@ impl<const S: usize, const P: usize> NginxConsistent<S, P> {
 /// ```
 #[derive(Debug, Clone)]
 pub struct NginxModulo<const S: usize> {
-    servers: [ServerSlot; S],
-    len: usize,
-    total_weight: u32,
+    servers: Weighted<S>,
 }
 
-impl<const S: usize> Default for NginxModulo<S> {
-    fn default() -> Self {
-        Self::new()
-    }
-}
+weighted_upstream!(NginxModulo);
 
 impl<const S: usize> NginxModulo<S> {
-    /// An empty upstream.
-    #[must_use]
-    pub const fn new() -> Self {
-        Self {
-            servers: [ServerSlot {
-                weight: 0,
-                down: false,
-                base: 0,
-            }; S],
-            len: 0,
-            total_weight: 0,
-        }
-    }
-
-    /// Number of servers.
-    #[must_use]
-    pub const fn len(&self) -> usize {
-        self.len
-    }
-
-    /// `true` when there is no server.
-    #[must_use]
-    pub const fn is_empty(&self) -> bool {
-        self.len == 0
-    }
-
     /// Adds the next `server` line with its `weight=` (its address does not
     /// matter to plain `hash`, only its position). Returns its index.
     ///
@@ -416,23 +529,7 @@ impl<const S: usize> NginxModulo<S> {
     /// [`NginxAddError::Full`], [`NginxAddError::ZeroWeight`], or
     /// [`NginxAddError::NoRoom`] when the total weight overflows a `u32`.
     pub fn add(&mut self, weight: u32) -> Result<usize, NginxAddError> {
-        if weight == 0 {
-            return Err(NginxAddError::ZeroWeight);
-        }
-        let index = self.len;
-        let slot = self.servers.get_mut(index).ok_or(NginxAddError::Full)?;
-        let total = self
-            .total_weight
-            .checked_add(weight)
-            .ok_or(NginxAddError::NoRoom)?;
-        *slot = ServerSlot {
-            weight,
-            down: false,
-            base: 0,
-        };
-        self.total_weight = total;
-        self.len = index + 1;
-        Ok(index)
+        self.servers.add(weight)
     }
 
     /// Marks server `index` `down` or up. A down server keeps its share of the
@@ -441,17 +538,7 @@ impl<const S: usize> NginxModulo<S> {
     /// # Errors
     /// [`UnknownServer`] for an index not added.
     pub fn set_down(&mut self, index: usize, down: bool) -> Result<(), UnknownServer> {
-        match self
-            .servers
-            .get_mut(..self.len)
-            .and_then(|s| s.get_mut(index))
-        {
-            Some(s) => {
-                s.down = down;
-                Ok(())
-            }
-            None => Err(UnknownServer),
-        }
+        self.servers.set_down(index, down)
     }
 
     /// The server nginx picks for `key` on a first try (servers healthy except
@@ -460,40 +547,24 @@ impl<const S: usize> NginxModulo<S> {
     /// *O*(tries x (len(key) + S)) time.
     #[must_use]
     pub fn lookup(&self, key: &[u8]) -> Option<usize> {
-        let servers = self.servers.get(..self.len).unwrap_or(&[]);
-        if servers.is_empty() || key.is_empty() || self.total_weight == 0 {
+        if key.is_empty() {
             return None;
-        }
-        if servers.len() == 1 {
-            return servers.first().is_some_and(|s| !s.down).then_some(0);
         }
         let mut acc = 0u32;
         let mut digits = [0u8; 10];
-        for rehash in 0..=MAX_TRIES {
+        let mut rehash = 0u32;
+        self.servers.pick(|| {
             // Cache::Memcached's formula: ((crc32([REHASH] KEY) >> 16) & 0x7fff)
             // summed over the tries, REHASH in decimal and omitted on the first.
             let mut crc = Crc32::new();
             if rehash > 0 {
                 crc.update(decimal(rehash, &mut digits));
             }
+            rehash += 1;
             crc.update(key);
             acc = acc.wrapping_add((crc.finish() >> 16) & 0x7FFF);
-            let mut w = acc % self.total_weight;
-            let mut pick = None;
-            for (i, s) in servers.iter().enumerate() {
-                if w < s.weight {
-                    pick = Some((i, s.down));
-                    break;
-                }
-                w -= s.weight;
-            }
-            match pick {
-                Some((i, false)) => return Some(i),
-                Some((_, true)) => {}
-                None => return None, // unreachable: w < total weight
-            }
-        }
-        None
+            acc
+        })
     }
 }
 
@@ -530,44 +601,12 @@ pub const IP_HASH_SEED: u32 = 89;
 /// ```
 #[derive(Debug, Clone)]
 pub struct NginxIpHash<const S: usize> {
-    servers: [ServerSlot; S],
-    len: usize,
-    total_weight: u32,
+    servers: Weighted<S>,
 }
 
-impl<const S: usize> Default for NginxIpHash<S> {
-    fn default() -> Self {
-        Self::new()
-    }
-}
+weighted_upstream!(NginxIpHash);
 
 impl<const S: usize> NginxIpHash<S> {
-    /// An empty upstream.
-    #[must_use]
-    pub const fn new() -> Self {
-        Self {
-            servers: [ServerSlot {
-                weight: 0,
-                down: false,
-                base: 0,
-            }; S],
-            len: 0,
-            total_weight: 0,
-        }
-    }
-
-    /// Number of servers.
-    #[must_use]
-    pub const fn len(&self) -> usize {
-        self.len
-    }
-
-    /// `true` when there is no server.
-    #[must_use]
-    pub const fn is_empty(&self) -> bool {
-        self.len == 0
-    }
-
     /// Adds the next `server` line with its `weight=`. Returns its index.
     /// Computes in *O*(1) time.
     ///
@@ -575,23 +614,7 @@ impl<const S: usize> NginxIpHash<S> {
     /// [`NginxAddError::Full`], [`NginxAddError::ZeroWeight`], or
     /// [`NginxAddError::NoRoom`] when the total weight overflows a `u32`.
     pub fn add(&mut self, weight: u32) -> Result<usize, NginxAddError> {
-        if weight == 0 {
-            return Err(NginxAddError::ZeroWeight);
-        }
-        let index = self.len;
-        let slot = self.servers.get_mut(index).ok_or(NginxAddError::Full)?;
-        let total = self
-            .total_weight
-            .checked_add(weight)
-            .ok_or(NginxAddError::NoRoom)?;
-        *slot = ServerSlot {
-            weight,
-            down: false,
-            base: 0,
-        };
-        self.total_weight = total;
-        self.len = index + 1;
-        Ok(index)
+        self.servers.add(weight)
     }
 
     /// Marks server `index` `down` or up. A down server keeps its share of the
@@ -600,17 +623,7 @@ impl<const S: usize> NginxIpHash<S> {
     /// # Errors
     /// [`UnknownServer`] for an index not added.
     pub fn set_down(&mut self, index: usize, down: bool) -> Result<(), UnknownServer> {
-        match self
-            .servers
-            .get_mut(..self.len)
-            .and_then(|s| s.get_mut(index))
-        {
-            Some(s) => {
-                s.down = down;
-                Ok(())
-            }
-            None => Err(UnknownServer),
-        }
+        self.servers.set_down(index, down)
     }
 
     /// The server nginx picks for a client at `addr` on a first try (servers
@@ -639,34 +652,13 @@ impl<const S: usize> NginxIpHash<S> {
     /// UNIX socket).
     #[must_use]
     pub fn lookup_bytes(&self, bytes: &[u8]) -> Option<usize> {
-        let servers = self.servers.get(..self.len).unwrap_or(&[]);
-        if servers.is_empty() || self.total_weight == 0 {
-            return None;
-        }
-        if servers.len() == 1 {
-            return servers.first().is_some_and(|s| !s.down).then_some(0);
-        }
         let mut hash = IP_HASH_SEED;
-        for _ in 0..=MAX_TRIES {
+        self.servers.pick(|| {
             for &b in bytes {
                 hash = (hash * 113 + u32::from(b)) % 6271;
             }
-            let mut w = hash % self.total_weight;
-            let mut pick = None;
-            for (i, s) in servers.iter().enumerate() {
-                if w < s.weight {
-                    pick = Some((i, s.down));
-                    break;
-                }
-                w -= s.weight;
-            }
-            match pick {
-                Some((i, false)) => return Some(i),
-                Some((_, true)) => {}
-                None => return None, // unreachable: w < total weight
-            }
-        }
-        None
+            hash
+        })
     }
 }
 

@@ -1,9 +1,9 @@
 //! A health score per backend: errors and latency folded into one number that
 //! scales the backend's share of requests.
 
-use crate::fleet::{AddError, Backend, BackendId, Fleet, LoadError, UnknownBackend};
+use crate::fleet::{AddError, BackendId, Fleet, LoadError, UnknownBackend};
 use crate::strategy::seeded::SplitMix64;
-use crate::strategy::{FleetView, LoadAware, Membership, Outcome, Strategy, fleet_view};
+use crate::strategy::{Outcome, load_aware_fleet_methods, unkeyed_strategy};
 
 /// 1.0 in the score's fixed point (16 fraction bits).
 pub const SCORE_ONE: u32 = 1 << 16;
@@ -46,10 +46,10 @@ const LAT_FRAC: u32 = 8;
 /// (deterministic for a seed and a call sequence; not key-affine).
 /// [`pick_two`](Self::pick_two) draws the runner-up from the other up backends
 /// the same way, for a hedged request. In-flight counts are kept (for
-/// [`Backend::load`]) but do not enter the score; the clock ([`Outcome::at_us`])
+/// [`Backend::load`](crate::Backend::load)) but do not enter the score; the clock ([`Outcome::at_us`])
 /// is not used (the EWMAs count requests, not time).
 ///
-/// Through the traits ([`LoadAware::finish`]), the same call as the inherent
+/// Through the traits ([`LoadAware::finish`](crate::LoadAware::finish)), the same call as the inherent
 /// [`finish`](Self::finish).
 ///
 /// Cost: *O*(n) per pick (three passes, one division per backend), *O*(1)
@@ -152,37 +152,12 @@ impl<const B: usize> HealthScore<B> {
     /// # Errors
     /// [`UnknownBackend`] if no backend has this id.
     pub fn remove(&mut self, id: BackendId) -> Result<(), UnknownBackend> {
-        let slot = self.fleet.slot(id).ok_or(UnknownBackend(id))?;
-        self.fleet.remove_slot(slot);
-        if slot < self.stats.len() {
-            self.stats.remove(slot);
-        }
+        self.fleet.remove_with(id, &mut self.stats)?;
         self.scratch.pop();
         Ok(())
     }
 
-    /// Marks a backend up (`true`) or down (never picked); its statistics are
-    /// kept. *O*(1) expected.
-    ///
-    /// # Errors
-    /// [`UnknownBackend`] if no backend has this id.
-    pub fn set_up(&mut self, id: BackendId, up: bool) -> Result<(), UnknownBackend> {
-        self.fleet.set_up(id, up)
-    }
-
-    /// The backends, in insertion order, with their in-flight counts.
-    #[must_use]
-    pub fn backends(&self) -> &[Backend] {
-        self.fleet.as_slice()
-    }
-
-    /// A request started on `id`. *O*(1) expected.
-    ///
-    /// # Errors
-    /// [`LoadError::Unknown`] if no backend has this id.
-    pub fn start(&mut self, id: BackendId) -> Result<(), LoadError> {
-        self.fleet.start(id)
-    }
+    load_aware_fleet_methods!("its statistics");
 
     /// A request on `id` finished: one fewer in flight, its success or failure
     /// folded into the error rate and (on success) its latency into the
@@ -303,46 +278,12 @@ impl<const B: usize> HealthScore<B> {
     }
 }
 
-impl<const B: usize> FleetView for HealthScore<B> {
-    fleet_view!("health_score", |s| s.fleet);
-}
-
-impl<const B: usize> Membership for HealthScore<B> {
-    fn add(&mut self, id: BackendId, name: &[u8], weight: u32) -> Result<(), AddError> {
-        HealthScore::add(self, id, name, weight)
-    }
-    fn remove(&mut self, id: BackendId) -> Result<(), UnknownBackend> {
-        HealthScore::remove(self, id)
-    }
-    fn set_up(&mut self, id: BackendId, up: bool) -> Result<(), UnknownBackend> {
-        HealthScore::set_up(self, id, up)
-    }
-}
-
-impl<const B: usize> LoadAware for HealthScore<B> {
-    fn pick(&mut self, key_hash: u64) -> Option<BackendId> {
-        HealthScore::pick(self, key_hash)
-    }
-    fn start(&mut self, id: BackendId) -> Result<(), LoadError> {
-        HealthScore::start(self, id)
-    }
-    fn finish(&mut self, id: BackendId, outcome: Outcome) -> Result<(), LoadError> {
-        HealthScore::finish(self, id, outcome)
-    }
-}
-
-impl<const B: usize> Strategy for HealthScore<B> {
-    fn is_keyed(&self) -> bool {
-        false
-    }
-    fn placement(&self) -> Option<&dyn crate::Placement> {
-        None
-    }
-}
+unkeyed_strategy!(HealthScore, "health_score");
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::Strategy;
 
     fn four() -> HealthScore<8> {
         let mut s = HealthScore::new().with_seed(5);

@@ -20,7 +20,7 @@ fn nth_up(backends: &[Backend], n: u32) -> Option<&Backend> {
 }
 
 impl<const B: usize> PowerOfTwo<B> {
-    /// [`Strategy::pick`] and the other of the two choices, the runner-up for a
+    /// [`Strategy::pick`](crate::LoadAware::pick) and the other of the two choices, the runner-up for a
     /// hedged request: the same two candidates and the same rule (lower
     /// `load / weight`, the first on ties), so the first is always what `pick`
     /// returns. The second is `None` only when a single backend is up. *O*(n).
@@ -87,7 +87,7 @@ impl Score {
 }
 
 impl<const B: usize> Rendezvous<B> {
-    /// [`Strategy::pick`] and the runner-up for a hedged request: the up
+    /// [`Strategy::pick`](crate::LoadAware::pick) and the runner-up for a hedged request: the up
     /// backends with the highest and the second-highest score for the key (the
     /// second is where the key moves if the first goes down). The second is
     /// `None` only when a single backend is up. *O*(n), as `pick`.

@@ -3,7 +3,8 @@
 use crate::fleet::{AddError, Backend, BackendId, Fleet, UnknownBackend};
 use crate::hash::mix;
 use crate::strategy::{
-    FleetView, LoadAware, Membership, Placement, Strategy, fleet_view, keyed_load, keyed_strategy,
+    FleetView, LoadAware, Membership, Placement, Strategy, fleet_view, inherent_membership,
+    keyed_load, keyed_strategy,
 };
 
 /// Marks a bucket whose backend was removed.
@@ -236,15 +237,7 @@ impl<const B: usize, const S: usize> Placement for Jump<B, S> {
 }
 
 impl<const B: usize, const S: usize> Membership for Jump<B, S> {
-    fn add(&mut self, id: BackendId, name: &[u8], weight: u32) -> Result<(), AddError> {
-        Jump::add(self, id, name, weight)
-    }
-    fn remove(&mut self, id: BackendId) -> Result<(), UnknownBackend> {
-        Jump::remove(self, id)
-    }
-    fn set_up(&mut self, id: BackendId, up: bool) -> Result<(), UnknownBackend> {
-        Jump::set_up(self, id, up)
-    }
+    inherent_membership!(Jump);
 }
 
 impl<const B: usize, const S: usize> LoadAware for Jump<B, S> {

@@ -4,7 +4,7 @@
 use core::cmp::Ordering;
 
 use crate::fleet::{AddError, Backend, BackendId, Fleet, LoadError, UnknownBackend};
-use crate::strategy::{FleetView, LoadAware, Membership, Outcome, Strategy, fleet_view};
+use crate::strategy::{Outcome, load_aware_fleet_methods, unkeyed_strategy};
 
 /// Weighted least connections: the request goes to the up backend with the
 /// fewest requests in flight per unit of weight, `in_flight / weight`, compared
@@ -20,7 +20,7 @@ use crate::strategy::{FleetView, LoadAware, Membership, Outcome, Strategy, fleet
 ///
 /// Feedback: [`start`](Self::start) when a request is sent to the picked
 /// backend, [`finish`](Self::finish) when it ends. The [`Outcome`] is not used
-/// (only the in-flight count is); [`LoadAware::finish`] is the same call.
+/// (only the in-flight count is); [`LoadAware::finish`](crate::LoadAware::finish) is the same call.
 ///
 /// Cost: *O*(n) per pick (two passes over the backends, three for
 /// [`pick_two`](Self::pick_two)); *O*(1) expected per `start` / `finish`. State: one `i64` per backend on top
@@ -73,9 +73,7 @@ impl<const B: usize> LeastConn<B> {
     /// # Errors
     /// [`AddError`]; the fleet is unchanged on error.
     pub fn add(&mut self, id: BackendId, name: &[u8], weight: u32) -> Result<(), AddError> {
-        let h = self.fleet.check_add(id, name, weight)?;
-        self.current.push(0).map_err(|_| AddError::Full)?;
-        self.fleet.push(id, h, weight).map(|_| ())
+        self.fleet.add_with(id, name, weight, &mut self.current, 0)
     }
 
     /// Removes a backend, with whatever it had in flight. *O*(n).
@@ -83,37 +81,10 @@ impl<const B: usize> LeastConn<B> {
     /// # Errors
     /// [`UnknownBackend`] if no backend has this id.
     pub fn remove(&mut self, id: BackendId) -> Result<(), UnknownBackend> {
-        let slot = self.fleet.slot(id).ok_or(UnknownBackend(id))?;
-        self.fleet.remove_slot(slot);
-        if slot < self.current.len() {
-            self.current.remove(slot);
-        }
-        Ok(())
+        self.fleet.remove_with(id, &mut self.current).map(|_| ())
     }
 
-    /// Marks a backend up (`true`) or down (never picked). Its in-flight count
-    /// is kept. *O*(1) expected.
-    ///
-    /// # Errors
-    /// [`UnknownBackend`] if no backend has this id.
-    pub fn set_up(&mut self, id: BackendId, up: bool) -> Result<(), UnknownBackend> {
-        self.fleet.set_up(id, up)
-    }
-
-    /// The backends, in insertion order, with their in-flight counts
-    /// ([`Backend::load`]).
-    #[must_use]
-    pub fn backends(&self) -> &[Backend] {
-        self.fleet.as_slice()
-    }
-
-    /// A request started on `id`. *O*(1) expected.
-    ///
-    /// # Errors
-    /// [`LoadError::Unknown`] if no backend has this id.
-    pub fn start(&mut self, id: BackendId) -> Result<(), LoadError> {
-        self.fleet.start(id)
-    }
+    load_aware_fleet_methods!("its in-flight count");
 
     /// A request on `id` finished. Only the in-flight count is used; `outcome`
     /// is accepted for a uniform feedback call. *O*(1) expected.
@@ -209,46 +180,12 @@ impl<const B: usize> LeastConn<B> {
     }
 }
 
-impl<const B: usize> FleetView for LeastConn<B> {
-    fleet_view!("least_conn", |s| s.fleet);
-}
-
-impl<const B: usize> Membership for LeastConn<B> {
-    fn add(&mut self, id: BackendId, name: &[u8], weight: u32) -> Result<(), AddError> {
-        LeastConn::add(self, id, name, weight)
-    }
-    fn remove(&mut self, id: BackendId) -> Result<(), UnknownBackend> {
-        LeastConn::remove(self, id)
-    }
-    fn set_up(&mut self, id: BackendId, up: bool) -> Result<(), UnknownBackend> {
-        LeastConn::set_up(self, id, up)
-    }
-}
-
-impl<const B: usize> LoadAware for LeastConn<B> {
-    fn pick(&mut self, key_hash: u64) -> Option<BackendId> {
-        LeastConn::pick(self, key_hash)
-    }
-    fn start(&mut self, id: BackendId) -> Result<(), LoadError> {
-        LeastConn::start(self, id)
-    }
-    fn finish(&mut self, id: BackendId, outcome: Outcome) -> Result<(), LoadError> {
-        LeastConn::finish(self, id, outcome)
-    }
-}
-
-impl<const B: usize> Strategy for LeastConn<B> {
-    fn is_keyed(&self) -> bool {
-        false
-    }
-    fn placement(&self) -> Option<&dyn crate::Placement> {
-        None
-    }
-}
+unkeyed_strategy!(LeastConn, "least_conn");
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::Strategy;
 
     fn lc(weights: &[u32]) -> LeastConn<8> {
         let mut s = LeastConn::new();

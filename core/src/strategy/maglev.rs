@@ -4,7 +4,8 @@
 use crate::fleet::{AddError, Backend, BackendId, BatchError, Fleet, UnknownBackend};
 use crate::hash::{mix, position, reduce32};
 use crate::strategy::{
-    FleetView, LoadAware, Membership, Placement, Strategy, fleet_view, keyed_load, keyed_strategy,
+    FleetView, LoadAware, Membership, Placement, Strategy, fleet_view, inherent_membership,
+    keyed_load, keyed_strategy,
 };
 
 /// Seeds that derive a backend's permutation from its name hash.
@@ -192,8 +193,7 @@ impl<const B: usize, const M: usize> Maglev<B, M> {
     /// # Errors
     /// [`AddError`]; the fleet is unchanged on error.
     pub fn add(&mut self, id: BackendId, name: &[u8], weight: u32) -> Result<(), AddError> {
-        let h = self.fleet.check_add(id, name, weight)?;
-        self.fleet.push(id, h, weight)?;
+        self.fleet.add(id, name, weight)?;
         self.rebuild();
         Ok(())
     }
@@ -203,8 +203,7 @@ impl<const B: usize, const M: usize> Maglev<B, M> {
     /// # Errors
     /// [`UnknownBackend`] if no backend has this id.
     pub fn remove(&mut self, id: BackendId) -> Result<(), UnknownBackend> {
-        let slot = self.fleet.slot(id).ok_or(UnknownBackend(id))?;
-        self.fleet.remove_slot(slot);
+        self.fleet.remove(id)?;
         self.rebuild();
         Ok(())
     }
@@ -449,15 +448,7 @@ impl<const B: usize, const M: usize> Placement for Maglev<B, M> {
 }
 
 impl<const B: usize, const M: usize> Membership for Maglev<B, M> {
-    fn add(&mut self, id: BackendId, name: &[u8], weight: u32) -> Result<(), AddError> {
-        Maglev::add(self, id, name, weight)
-    }
-    fn remove(&mut self, id: BackendId) -> Result<(), UnknownBackend> {
-        Maglev::remove(self, id)
-    }
-    fn set_up(&mut self, id: BackendId, up: bool) -> Result<(), UnknownBackend> {
-        Maglev::set_up(self, id, up)
-    }
+    inherent_membership!(Maglev);
 }
 
 impl<const B: usize, const M: usize> LoadAware for Maglev<B, M> {

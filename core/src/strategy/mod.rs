@@ -16,7 +16,7 @@
 //!
 //! The last three take real feedback: `start(id)` when a request is sent and
 //! `finish(id, `[`Outcome`]`)` with its latency, success and the caller's
-//! clock when it ends (inherent methods; through [`Strategy::finish`] only the
+//! clock when it ends (inherent methods; through [`Strategy::finish`](crate::LoadAware::finish) only the
 //! in-flight count moves). Each also offers `pick_two`: the pick and a distinct
 //! runner-up for a hedged request.
 //!
@@ -70,7 +70,10 @@ pub use rendezvous::Rendezvous;
 pub use round_robin::RoundRobin;
 pub use traits::{FleetView, LoadAware, Membership, Outcome, Placement, Strategy};
 
-pub(crate) use traits::{fleet_view, keyed_load, keyed_strategy};
+pub(crate) use traits::{
+    fleet_view, inherent_membership, keyed_load, keyed_strategy, load_aware_fleet_methods,
+    unkeyed_strategy,
+};
 
 use crate::fleet::{AddError, BackendId, UnknownBackend};
 use crate::ring::Ring;

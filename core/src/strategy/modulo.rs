@@ -2,7 +2,8 @@
 
 use crate::fleet::{AddError, Backend, BackendId, Fleet, UnknownBackend};
 use crate::strategy::{
-    FleetView, LoadAware, Membership, Placement, Strategy, fleet_view, keyed_load, keyed_strategy,
+    FleetView, LoadAware, Membership, Placement, Strategy, fleet_view, inherent_membership,
+    keyed_load, keyed_strategy,
 };
 
 /// Modulo hashing: the key hash modulo the total weight picks a slice of the
@@ -57,8 +58,7 @@ impl<const B: usize> Modulo<B> {
     /// # Errors
     /// [`AddError`]; the fleet is unchanged on error.
     pub fn add(&mut self, id: BackendId, name: &[u8], weight: u32) -> Result<(), AddError> {
-        let h = self.fleet.check_add(id, name, weight)?;
-        self.fleet.push(id, h, weight)?;
+        self.fleet.add(id, name, weight)?;
         self.reindex();
         Ok(())
     }
@@ -68,8 +68,7 @@ impl<const B: usize> Modulo<B> {
     /// # Errors
     /// [`UnknownBackend`] if no backend has this id.
     pub fn remove(&mut self, id: BackendId) -> Result<(), UnknownBackend> {
-        let slot = self.fleet.slot(id).ok_or(UnknownBackend(id))?;
-        self.fleet.remove_slot(slot);
+        self.fleet.remove(id)?;
         self.reindex();
         Ok(())
     }
@@ -143,15 +142,7 @@ impl<const B: usize> Placement for Modulo<B> {
 }
 
 impl<const B: usize> Membership for Modulo<B> {
-    fn add(&mut self, id: BackendId, name: &[u8], weight: u32) -> Result<(), AddError> {
-        Modulo::add(self, id, name, weight)
-    }
-    fn remove(&mut self, id: BackendId) -> Result<(), UnknownBackend> {
-        Modulo::remove(self, id)
-    }
-    fn set_up(&mut self, id: BackendId, up: bool) -> Result<(), UnknownBackend> {
-        Modulo::set_up(self, id, up)
-    }
+    inherent_membership!(Modulo);
 }
 
 impl<const B: usize> LoadAware for Modulo<B> {

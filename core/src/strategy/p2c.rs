@@ -44,13 +44,10 @@ impl<const B: usize> FleetView for PowerOfTwo<B> {
 
 impl<const B: usize> Membership for PowerOfTwo<B> {
     fn add(&mut self, id: BackendId, name: &[u8], weight: u32) -> Result<(), AddError> {
-        let h = self.fleet.check_add(id, name, weight)?;
-        self.fleet.push(id, h, weight).map(|_| ())
+        self.fleet.add(id, name, weight).map(|_| ())
     }
     fn remove(&mut self, id: BackendId) -> Result<(), UnknownBackend> {
-        let slot = self.fleet.slot(id).ok_or(UnknownBackend(id))?;
-        self.fleet.remove_slot(slot);
-        Ok(())
+        self.fleet.remove(id).map(|_| ())
     }
     fn set_up(&mut self, id: BackendId, up: bool) -> Result<(), UnknownBackend> {
         self.fleet.set_up(id, up)

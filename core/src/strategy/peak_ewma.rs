@@ -5,7 +5,7 @@ use core::num::NonZeroU64;
 
 use crate::fleet::{AddError, Backend, BackendId, Fleet, LoadError, UnknownBackend};
 use crate::strategy::seeded::{SplitMix64, two_up};
-use crate::strategy::{FleetView, LoadAware, Membership, Outcome, Strategy, fleet_view};
+use crate::strategy::{Outcome, load_aware_fleet_methods, unkeyed_strategy};
 
 /// The default decay time constant τ: 10 s, as Finagle and Linkerd.
 pub const DEFAULT_DECAY_US: u64 = 10_000_000;
@@ -56,7 +56,7 @@ const EST_SHIFT: u32 = 16;
 /// the first on ties. [`pick_two`](Self::pick_two) also returns the other one,
 /// the runner-up, for a hedged request.
 ///
-/// Through the traits ([`LoadAware::finish`]), the same call as the inherent
+/// Through the traits ([`LoadAware::finish`](crate::LoadAware::finish)), the same call as the inherent
 /// [`finish`](Self::finish).
 ///
 /// Cost: *O*(1) per pick when every backend is up (*O*(n) to find the up ones
@@ -284,14 +284,11 @@ impl<const B: usize> PeakEwma<B> {
     /// # Errors
     /// [`AddError`]; the fleet is unchanged on error.
     pub fn add(&mut self, id: BackendId, name: &[u8], weight: u32) -> Result<(), AddError> {
-        let h = self.fleet.check_add(id, name, weight)?;
-        self.est
-            .push(Estimate {
-                value: u64::from(self.default_rtt_us) << EST_SHIFT,
-                stamp_us: self.now_us,
-            })
-            .map_err(|_| AddError::Full)?;
-        self.fleet.push(id, h, weight).map(|_| ())
+        let fresh = Estimate {
+            value: u64::from(self.default_rtt_us) << EST_SHIFT,
+            stamp_us: self.now_us,
+        };
+        self.fleet.add_with(id, name, weight, &mut self.est, fresh)
     }
 
     /// Removes a backend, with its estimate and whatever it had in flight.
@@ -300,36 +297,10 @@ impl<const B: usize> PeakEwma<B> {
     /// # Errors
     /// [`UnknownBackend`] if no backend has this id.
     pub fn remove(&mut self, id: BackendId) -> Result<(), UnknownBackend> {
-        let slot = self.fleet.slot(id).ok_or(UnknownBackend(id))?;
-        self.fleet.remove_slot(slot);
-        if slot < self.est.len() {
-            self.est.remove(slot);
-        }
-        Ok(())
+        self.fleet.remove_with(id, &mut self.est).map(|_| ())
     }
 
-    /// Marks a backend up (`true`) or down (never picked). Its estimate and
-    /// in-flight count are kept. *O*(1) expected.
-    ///
-    /// # Errors
-    /// [`UnknownBackend`] if no backend has this id.
-    pub fn set_up(&mut self, id: BackendId, up: bool) -> Result<(), UnknownBackend> {
-        self.fleet.set_up(id, up)
-    }
-
-    /// The backends, in insertion order, with their in-flight counts.
-    #[must_use]
-    pub fn backends(&self) -> &[Backend] {
-        self.fleet.as_slice()
-    }
-
-    /// A request started on `id`. *O*(1) expected.
-    ///
-    /// # Errors
-    /// [`LoadError::Unknown`] if no backend has this id.
-    pub fn start(&mut self, id: BackendId) -> Result<(), LoadError> {
-        self.fleet.start(id)
-    }
+    load_aware_fleet_methods!("its estimate and in-flight count");
 
     /// A request on `id` finished: one fewer in flight, and its latency folded
     /// into the estimate at `outcome.at_us` (failed requests too: a backend
@@ -409,46 +380,12 @@ impl<const B: usize> PeakEwma<B> {
     }
 }
 
-impl<const B: usize> FleetView for PeakEwma<B> {
-    fleet_view!("peak_ewma", |s| s.fleet);
-}
-
-impl<const B: usize> Membership for PeakEwma<B> {
-    fn add(&mut self, id: BackendId, name: &[u8], weight: u32) -> Result<(), AddError> {
-        PeakEwma::add(self, id, name, weight)
-    }
-    fn remove(&mut self, id: BackendId) -> Result<(), UnknownBackend> {
-        PeakEwma::remove(self, id)
-    }
-    fn set_up(&mut self, id: BackendId, up: bool) -> Result<(), UnknownBackend> {
-        PeakEwma::set_up(self, id, up)
-    }
-}
-
-impl<const B: usize> LoadAware for PeakEwma<B> {
-    fn pick(&mut self, key_hash: u64) -> Option<BackendId> {
-        PeakEwma::pick(self, key_hash)
-    }
-    fn start(&mut self, id: BackendId) -> Result<(), LoadError> {
-        PeakEwma::start(self, id)
-    }
-    fn finish(&mut self, id: BackendId, outcome: Outcome) -> Result<(), LoadError> {
-        PeakEwma::finish(self, id, outcome)
-    }
-}
-
-impl<const B: usize> Strategy for PeakEwma<B> {
-    fn is_keyed(&self) -> bool {
-        false
-    }
-    fn placement(&self) -> Option<&dyn crate::Placement> {
-        None
-    }
-}
+unkeyed_strategy!(PeakEwma, "peak_ewma");
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::Strategy;
 
     const TAU: u64 = DEFAULT_DECAY_US;
 

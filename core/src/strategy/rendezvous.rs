@@ -3,7 +3,8 @@
 use crate::fleet::{AddError, Backend, BackendId, Fleet, UnknownBackend};
 use crate::hash::mix;
 use crate::strategy::{
-    FleetView, LoadAware, Membership, Placement, Strategy, fleet_view, keyed_load, keyed_strategy,
+    FleetView, LoadAware, Membership, Placement, Strategy, fleet_view, inherent_membership,
+    keyed_load, keyed_strategy,
 };
 
 /// Rendezvous / HRW hashing (Thaler & Ravishankar, 1998): every backend scores the
@@ -45,8 +46,7 @@ impl<const B: usize> Rendezvous<B> {
     /// # Errors
     /// [`AddError`]; the fleet is unchanged on error.
     pub fn add(&mut self, id: BackendId, name: &[u8], weight: u32) -> Result<(), AddError> {
-        let h = self.fleet.check_add(id, name, weight)?;
-        self.fleet.push(id, h, weight).map(|_| ())
+        self.fleet.add(id, name, weight).map(|_| ())
     }
 
     /// Removes a backend. *O*(n).
@@ -54,9 +54,7 @@ impl<const B: usize> Rendezvous<B> {
     /// # Errors
     /// [`UnknownBackend`] if no backend has this id.
     pub fn remove(&mut self, id: BackendId) -> Result<(), UnknownBackend> {
-        let slot = self.fleet.slot(id).ok_or(UnknownBackend(id))?;
-        self.fleet.remove_slot(slot);
-        Ok(())
+        self.fleet.remove(id).map(|_| ())
     }
 
     /// Marks a backend up or down. *O*(1).
@@ -130,15 +128,7 @@ impl<const B: usize> Placement for Rendezvous<B> {
 }
 
 impl<const B: usize> Membership for Rendezvous<B> {
-    fn add(&mut self, id: BackendId, name: &[u8], weight: u32) -> Result<(), AddError> {
-        Rendezvous::add(self, id, name, weight)
-    }
-    fn remove(&mut self, id: BackendId) -> Result<(), UnknownBackend> {
-        Rendezvous::remove(self, id)
-    }
-    fn set_up(&mut self, id: BackendId, up: bool) -> Result<(), UnknownBackend> {
-        Rendezvous::set_up(self, id, up)
-    }
+    inherent_membership!(Rendezvous);
 }
 
 impl<const B: usize> LoadAware for Rendezvous<B> {

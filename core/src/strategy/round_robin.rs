@@ -40,17 +40,10 @@ impl<const B: usize> FleetView for RoundRobin<B> {
 
 impl<const B: usize> Membership for RoundRobin<B> {
     fn add(&mut self, id: BackendId, name: &[u8], weight: u32) -> Result<(), AddError> {
-        let h = self.fleet.check_add(id, name, weight)?;
-        self.current.push(0).map_err(|_| AddError::Full)?;
-        self.fleet.push(id, h, weight).map(|_| ())
+        self.fleet.add_with(id, name, weight, &mut self.current, 0)
     }
     fn remove(&mut self, id: BackendId) -> Result<(), UnknownBackend> {
-        let slot = self.fleet.slot(id).ok_or(UnknownBackend(id))?;
-        self.fleet.remove_slot(slot);
-        if slot < self.current.len() {
-            self.current.remove(slot);
-        }
-        Ok(())
+        self.fleet.remove_with(id, &mut self.current).map(|_| ())
     }
     fn set_up(&mut self, id: BackendId, up: bool) -> Result<(), UnknownBackend> {
         self.fleet.set_up(id, up)

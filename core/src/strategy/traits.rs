@@ -308,3 +308,111 @@ macro_rules! keyed_strategy {
     };
 }
 pub(crate) use keyed_strategy;
+
+/// Implements [`Membership`]'s methods (inside an `impl Membership for ..`
+/// block) by calling the type's inherent `add`, `remove` and `set_up`, which
+/// carry the documentation (cost, errors).
+macro_rules! inherent_membership {
+    ($ty:ident) => {
+        fn add(
+            &mut self,
+            id: $crate::BackendId,
+            name: &[u8],
+            weight: u32,
+        ) -> Result<(), $crate::AddError> {
+            $ty::add(self, id, name, weight)
+        }
+        fn remove(&mut self, id: $crate::BackendId) -> Result<(), $crate::UnknownBackend> {
+            $ty::remove(self, id)
+        }
+        fn set_up(
+            &mut self,
+            id: $crate::BackendId,
+            up: bool,
+        ) -> Result<(), $crate::UnknownBackend> {
+            $ty::set_up(self, id, up)
+        }
+    };
+}
+pub(crate) use inherent_membership;
+
+/// Implements the four traits of an unkeyed load-aware strategy (`$ty<B>`
+/// with a `fleet: Fleet<B>` field and inherent `add`, `remove`, `set_up`,
+/// `pick`, `start` and `finish`): [`FleetView`] named `$name`,
+/// [`Membership`] and [`LoadAware`] by the inherent methods, and a
+/// [`Strategy`] that is not keyed (no [`Placement`]).
+macro_rules! unkeyed_strategy {
+    ($ty:ident, $name:literal) => {
+        impl<const B: usize> $crate::FleetView for $ty<B> {
+            $crate::strategy::fleet_view!($name, |s| s.fleet);
+        }
+
+        impl<const B: usize> $crate::Membership for $ty<B> {
+            $crate::strategy::inherent_membership!($ty);
+        }
+
+        impl<const B: usize> $crate::LoadAware for $ty<B> {
+            fn pick(&mut self, key_hash: u64) -> Option<$crate::BackendId> {
+                $ty::pick(self, key_hash)
+            }
+            fn start(&mut self, id: $crate::BackendId) -> Result<(), $crate::LoadError> {
+                $ty::start(self, id)
+            }
+            fn finish(
+                &mut self,
+                id: $crate::BackendId,
+                outcome: $crate::Outcome,
+            ) -> Result<(), $crate::LoadError> {
+                $ty::finish(self, id, outcome)
+            }
+        }
+
+        impl<const B: usize> $crate::Strategy for $ty<B> {
+            fn is_keyed(&self) -> bool {
+                false
+            }
+            fn placement(&self) -> Option<&dyn $crate::Placement> {
+                None
+            }
+        }
+    };
+}
+pub(crate) use unkeyed_strategy;
+
+/// The inherent `set_up`, `backends` and `start` of an unkeyed load-aware
+/// strategy with a `fleet: Fleet<B>` field (inside its inherent `impl`);
+/// `$kept` names what a backend marked down keeps.
+macro_rules! load_aware_fleet_methods {
+    ($kept:literal) => {
+        #[doc = concat!(
+                    "Marks a backend up (`true`) or down (never picked), keeping ",
+                    $kept,
+                    ". *O*(1) expected.\n\n# Errors\n[`UnknownBackend`](crate::UnknownBackend) \
+             if no backend has this id."
+                )]
+        pub fn set_up(
+            &mut self,
+            id: $crate::BackendId,
+            up: bool,
+        ) -> Result<(), $crate::UnknownBackend> {
+            self.fleet.set_up(id, up)
+        }
+
+        /// The backends, in insertion order, with their in-flight counts
+        /// ([`Backend::load`](crate::Backend::load)).
+        #[must_use]
+        pub fn backends(&self) -> &[$crate::Backend] {
+            self.fleet.as_slice()
+        }
+
+        /// A request started on `id`. *O*(1) expected.
+        ///
+        /// # Errors
+        /// [`LoadError::Unknown`](crate::LoadError::Unknown) if no backend has
+        /// this id.
+        pub fn start(&mut self, id: $crate::BackendId) -> Result<(), $crate::LoadError> {
+            self.fleet.start(id)
+        }
+    };
+}
+pub(crate) use load_aware_fleet_methods;

@@ -4,8 +4,9 @@ use core::fmt;
 
 use super::super::util::decimal;
 use super::hash::md5_digest;
+use super::pool::{Server, pool_accessors, unknown_index};
 use super::{KeyHash, MAX_POINT_INPUT, POINTS_PER_HASH, POINTS_PER_SERVER, hash_tag};
-use crate::fleet::{BackendId, BatchError, UnknownBackend};
+use crate::fleet::{BatchError, UnknownBackend};
 use md5x4::{Blocks, LANES, MAX_ONE_BLOCK};
 
 mod md5x4;
@@ -38,7 +39,7 @@ pub enum KetamaError {
     DuplicateName,
     /// The continuum would need more points than the pool's capacity.
     NoRoom,
-    /// No server has this index (the index, as a [`BackendId`]; indexes past
+    /// No server has this index (the index, as a [`BackendId`](crate::BackendId); indexes past
     /// `u16::MAX` read as `u16::MAX`).
     Unknown(UnknownBackend),
 }
@@ -89,12 +90,6 @@ pub fn ketama_points(weight: u32, total_weight: u32, servers: u32) -> u32 {
     (libm::floorf(x) * 4.0) as u32
 }
 
-#[derive(Debug, Clone)]
-struct Server<const N: usize> {
-    name: heapless::Vec<u8, N>,
-    weight: u32,
-}
-
 /// A twemproxy `distribution: ketama` pool: up to `B` servers, up to `P`
 /// continuum points (`160 x servers` always suffices; fewer do for pools that
 /// are not full), server identities of up to `N` bytes.
@@ -141,47 +136,7 @@ impl<const B: usize, const P: usize, const N: usize> Ketama<B, P, N> {
         }
     }
 
-    /// Sets `hash_tag` (e.g. `*b"{}"`): keys are hashed on the part between the
-    /// two characters (see [`hash_tag()`]).
-    pub fn set_hash_tag(&mut self, tag: Option<[u8; 2]>) {
-        self.hash_tag = tag;
-    }
-
-    /// The pool's `hash_tag`.
-    #[must_use]
-    pub const fn hash_tag(&self) -> Option<[u8; 2]> {
-        self.hash_tag
-    }
-
-    /// The key hash.
-    #[must_use]
-    pub const fn key_hash(&self) -> KeyHash {
-        self.key_hash
-    }
-
-    /// Number of servers.
-    #[must_use]
-    pub fn len(&self) -> usize {
-        self.servers.len()
-    }
-
-    /// `true` with no server.
-    #[must_use]
-    pub fn is_empty(&self) -> bool {
-        self.servers.is_empty()
-    }
-
-    /// The identity of server `index`.
-    #[must_use]
-    pub fn name(&self, index: usize) -> Option<&[u8]> {
-        self.servers.get(index).map(|s| s.name.as_slice())
-    }
-
-    /// The weight of server `index`.
-    #[must_use]
-    pub fn weight(&self, index: usize) -> Option<u32> {
-        self.servers.get(index).map(|s| s.weight)
-    }
+    pool_accessors!();
 
     /// The continuum, sorted by position.
     #[must_use]
@@ -294,8 +249,7 @@ impl<const B: usize, const P: usize, const N: usize> Ketama<B, P, N> {
     /// [`KetamaError::Unknown`] for an index past the end.
     pub fn remove(&mut self, index: usize) -> Result<(), KetamaError> {
         if index >= self.servers.len() {
-            let id = u16::try_from(index).unwrap_or(u16::MAX);
-            return Err(UnknownBackend(BackendId(id)).into());
+            return Err(unknown_index(index).into());
         }
         let s = self.servers.remove(index);
         if index < self.name_hashes.len() {

@@ -35,6 +35,7 @@
 mod hash;
 mod ketama;
 mod modula;
+mod pool;
 mod server;
 #[cfg(test)]
 mod tests;

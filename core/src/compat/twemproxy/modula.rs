@@ -9,8 +9,9 @@
 use core::cmp::Ordering;
 use core::fmt;
 
+use super::pool::{Server, pool_accessors, unknown_index};
 use super::{KeyHash, hash_tag};
-use crate::fleet::{BackendId, UnknownBackend};
+use crate::fleet::UnknownBackend;
 
 /// Why a server could not be added to (or removed from) a [`Modula`] pool. The
 /// pool is unchanged.
@@ -28,7 +29,7 @@ pub enum ModulaError {
     DuplicateName,
     /// The slots (one per unit of weight) would not fit the pool's capacity.
     NoRoom,
-    /// No server has this index (as a [`BackendId`]; indexes past `u16::MAX`
+    /// No server has this index (as a [`BackendId`](crate::BackendId); indexes past `u16::MAX`
     /// read as `u16::MAX`).
     Unknown(UnknownBackend),
 }
@@ -68,12 +69,6 @@ impl From<UnknownBackend> for ModulaError {
 #[must_use]
 pub fn server_order(a: &[u8], b: &[u8]) -> Ordering {
     a.len().cmp(&b.len()).then_with(|| a.cmp(b))
-}
-
-#[derive(Debug, Clone)]
-struct Server<const N: usize> {
-    name: heapless::Vec<u8, N>,
-    weight: u32,
 }
 
 /// A twemproxy `distribution: modula` pool: up to `B` servers whose weights add
@@ -116,46 +111,7 @@ impl<const B: usize, const S: usize, const N: usize> Modula<B, S, N> {
         }
     }
 
-    /// Sets `hash_tag` (e.g. `*b"{}"`); see [`hash_tag()`].
-    pub fn set_hash_tag(&mut self, tag: Option<[u8; 2]>) {
-        self.hash_tag = tag;
-    }
-
-    /// The pool's `hash_tag`.
-    #[must_use]
-    pub const fn hash_tag(&self) -> Option<[u8; 2]> {
-        self.hash_tag
-    }
-
-    /// The key hash.
-    #[must_use]
-    pub const fn key_hash(&self) -> KeyHash {
-        self.key_hash
-    }
-
-    /// Number of servers.
-    #[must_use]
-    pub fn len(&self) -> usize {
-        self.servers.len()
-    }
-
-    /// `true` with no server.
-    #[must_use]
-    pub fn is_empty(&self) -> bool {
-        self.servers.is_empty()
-    }
-
-    /// The identity of server `index`.
-    #[must_use]
-    pub fn name(&self, index: usize) -> Option<&[u8]> {
-        self.servers.get(index).map(|s| s.name.as_slice())
-    }
-
-    /// The weight of server `index`.
-    #[must_use]
-    pub fn weight(&self, index: usize) -> Option<u32> {
-        self.servers.get(index).map(|s| s.weight)
-    }
+    pool_accessors!();
 
     /// The slots: the server index of each, in order.
     #[must_use]
@@ -200,8 +156,7 @@ impl<const B: usize, const S: usize, const N: usize> Modula<B, S, N> {
     /// [`ModulaError::Unknown`] for an index past the end.
     pub fn remove(&mut self, index: usize) -> Result<(), ModulaError> {
         if index >= self.servers.len() {
-            let id = u16::try_from(index).unwrap_or(u16::MAX);
-            return Err(UnknownBackend(BackendId(id)).into());
+            return Err(unknown_index(index).into());
         }
         self.servers.remove(index);
         self.rebuild();
@@ -254,6 +209,7 @@ impl<const B: usize, const S: usize, const N: usize> Modula<B, S, N> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::BackendId;
 
     #[test]
     fn slots_follow_weights_in_order() {
