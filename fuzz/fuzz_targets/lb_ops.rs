@@ -20,8 +20,8 @@ use std::num::NonZeroU64;
 use arbitrary::Arbitrary;
 use chring::strategy::{SCORE_FLOOR, SCORE_ONE};
 use chring::{
-    Backend, BackendId, HealthScore, LeastConn, LoadError, Outcome, PeakEwma, PowerOfTwo, Strategy,
-    UnknownBackend,
+    Backend, BackendId, FleetView, HealthScore, LeastConn, LoadAware, LoadError, Membership,
+    Outcome, PeakEwma, PowerOfTwo, UnknownBackend,
 };
 use libfuzzer_sys::fuzz_target;
 
@@ -85,7 +85,7 @@ fn weight(w: u8) -> u32 {
     }
 }
 
-/// The inherent API the three share (PowerOfTwo through `Strategy`).
+/// The inherent API the three share (PowerOfTwo through the traits).
 trait Lb {
     fn name(&self) -> &'static str;
     fn add(&mut self, id: BackendId, name: &[u8], weight: u32) -> bool;
@@ -160,34 +160,34 @@ impl Lb for PowerOfTwo<B> {
         "p2c"
     }
     fn add(&mut self, id: BackendId, name: &[u8], weight: u32) -> bool {
-        Strategy::add(self, id, name, weight).is_ok()
+        Membership::add(self, id, name, weight).is_ok()
     }
     fn remove(&mut self, id: BackendId) -> Result<(), UnknownBackend> {
-        Strategy::remove(self, id)
+        Membership::remove(self, id)
     }
     fn set_up(&mut self, id: BackendId, up: bool) -> Result<(), UnknownBackend> {
-        Strategy::set_up(self, id, up)
+        Membership::set_up(self, id, up)
     }
     fn start(&mut self, id: BackendId) -> Result<(), LoadError> {
-        Strategy::start(self, id)
+        LoadAware::start(self, id)
     }
-    fn finish(&mut self, id: BackendId, _o: Outcome) -> Result<(), LoadError> {
-        Strategy::finish(self, id)
+    fn finish(&mut self, id: BackendId, o: Outcome) -> Result<(), LoadError> {
+        LoadAware::finish(self, id, o)
     }
     fn pick(&mut self, key: u64) -> Option<BackendId> {
-        Strategy::pick(self, key)
+        LoadAware::pick(self, key)
     }
     fn pick_two(&mut self, key: u64) -> Option<(BackendId, Option<BackendId>)> {
         let two = PowerOfTwo::pick_two(self, key);
         assert_eq!(
             two.map(|t| t.0),
-            Strategy::pick(self, key),
+            LoadAware::pick(self, key),
             "p2c: pick_two leads with pick"
         );
         two
     }
     fn backends(&self) -> &[Backend] {
-        Strategy::backends(self)
+        FleetView::backends(self)
     }
 }
 
