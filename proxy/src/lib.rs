@@ -70,6 +70,14 @@ impl Proxy {
         let mut listeners = Vec::new();
         let mut addrs = Vec::new();
         for cfg in config.pools {
+            if cfg.mode != config::Mode::Cache {
+                anyhow::bail!(
+                    "line {}: pool '{}': mode: {} pools are not served by this build yet",
+                    cfg.line,
+                    cfg.name,
+                    cfg.mode.name()
+                );
+            }
             let listen = cfg.listen.clone();
             let name = cfg.name.clone();
             let backlog = cfg.backlog;

@@ -10,7 +10,7 @@ use arc_swap::ArcSwap;
 use tokio::sync::Notify;
 
 use crate::backend::{Server, ServerSpec, Settings};
-use crate::config::{Limits, PoolConfig};
+use crate::config::{Limits, Mode, PoolConfig};
 use crate::placement::{LoadGuard, Member, Placement};
 use crate::state::{
     Change, ControlError, Event, Health, PoolSnapshot, PoolStats, ServerSnapshot, unix_ms,
@@ -53,6 +53,22 @@ pub struct Pool {
     rt: tokio::runtime::Handle,
 }
 
+/// A server of a pool in `mode`: cache pools' servers get their connection
+/// tasks, tcp/http pools' servers none (those modes connect per client).
+fn make_server(
+    rt: &tokio::runtime::Handle,
+    mode: Mode,
+    spec: ServerSpec,
+    settings: Arc<Settings>,
+    health_changed: Arc<Notify>,
+    preconnect: bool,
+) -> Arc<Server> {
+    match mode {
+        Mode::Cache => Server::spawn(rt, spec, settings, health_changed, preconnect),
+        Mode::Tcp | Mode::Http => Server::detached(spec, settings, health_changed),
+    }
+}
+
 fn members(servers: &[Arc<Server>]) -> Vec<Member> {
     servers
         .iter()
@@ -90,8 +106,9 @@ impl Pool {
             .servers
             .iter()
             .map(|s| {
-                Server::spawn(
+                make_server(
                     &rt,
+                    cfg.mode,
                     ServerSpec {
                         name: s.label.clone(),
                         addr: s.addr.clone(),
@@ -191,6 +208,12 @@ impl Pool {
             .collect()
     }
 
+    /// Records an event (`ejected`, `readmitted`, ...) of `server`, as the
+    /// control surfaces show them.
+    pub fn record_event(&self, server: &str, kind: &str) {
+        self.event(server, kind, None);
+    }
+
     /// Rebuilds the live placement after a health change.
     pub fn refresh(&self) {
         let _g = self
@@ -232,8 +255,9 @@ impl Pool {
         match change {
             Change::Add { name, addr, weight } => {
                 self.check_add(r, change)?;
-                servers.push(Server::spawn(
+                servers.push(make_server(
                     &self.rt,
+                    self.cfg.mode,
                     ServerSpec {
                         name: name.clone(),
                         addr: addr.clone(),
@@ -537,4 +561,92 @@ async fn futures_join<T: Send + 'static>(
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::ProxyConfig;
+
+    fn pool(text: &str) -> Arc<Pool> {
+        let cfg = ProxyConfig::parse(text).unwrap();
+        let p = cfg.pools.into_iter().next().unwrap();
+        Pool::new(
+            p,
+            Limits::default(),
+            Events::default(),
+            tokio::runtime::Handle::current(),
+        )
+        .unwrap()
+    }
+
+    #[tokio::test]
+    async fn balancer_pools_route_and_control_like_cache_pools() {
+        for mode in ["tcp", "http"] {
+            let p = pool(&format!(
+                "w:\n  listen: 127.0.0.1:0\n  mode: {mode}\n  distribution: ring\n  servers:\n   \
+                 - 127.0.0.1:1:1 a\n   - 127.0.0.1:2:1 b\n   - 127.0.0.1:3:1 c\n"
+            ));
+            let snap = p.snapshot();
+            assert_eq!(snap.protocol, mode);
+            assert_eq!(snap.servers.len(), 3);
+            let share: f64 = snap.servers.iter().map(|s| s.key_share).sum();
+            assert!((share - 1.0).abs() < 1e-9, "{share}");
+            let key = b"10.1.2.3";
+            let first = p.route_name(key).unwrap();
+            // No connection tasks: a cache request to such a server fails at once.
+            let (tx, rx) = tokio::sync::oneshot::channel();
+            let (s, _) = p.route(key).unwrap();
+            s.send(crate::backend::Job {
+                bytes: bytes::Bytes::from_static(b"x"),
+                expect: crate::backend::Expect::Resp,
+                reply: tx,
+                command: "x".into(),
+                guard: None,
+                hint: 0,
+            })
+            .await;
+            assert!(rx.await.unwrap().is_err());
+            // DOWN / UP, ADD / REMOVE and MOVES as for cache pools.
+            p.set_up(&first, false).unwrap();
+            let other = p.route_name(key).unwrap();
+            assert_ne!(other, first);
+            p.set_up(&first, true).unwrap();
+            assert_eq!(p.route_name(key).unwrap(), first);
+            let add = Change::Add {
+                name: "d".into(),
+                addr: "127.0.0.1:4".into(),
+                weight: 1,
+            };
+            let priced = p.moves(&add).unwrap();
+            assert!((priced - p.apply(add).unwrap()).abs() < 1e-12);
+            assert_eq!(p.snapshot().servers.len(), 4);
+            p.apply(Change::Remove { name: "d".into() }).unwrap();
+            assert_eq!(p.route_name(key).unwrap(), first);
+            // An ejection by the active checks takes it out of the routing.
+            let s = p
+                .current()
+                .servers
+                .iter()
+                .find(|s| s.name == first)
+                .cloned()
+                .unwrap();
+            assert!(s.eject_by_check(unix_ms() + 1000));
+            assert!(!s.eject_by_check(unix_ms() + 1000));
+            p.refresh();
+            assert_ne!(p.route_name(key).unwrap(), first);
+            assert!(matches!(
+                p.snapshot()
+                    .servers
+                    .iter()
+                    .find(|x| x.name == first)
+                    .unwrap()
+                    .health,
+                Health::Ejected { .. }
+            ));
+            s.readmit();
+            p.refresh();
+            assert_eq!(p.route_name(key).unwrap(), first);
+        }
+    }
 }
