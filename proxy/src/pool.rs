@@ -144,10 +144,28 @@ impl Pool {
         servers: Vec<Arc<Server>>,
         full: Arc<Placement>,
     ) -> Result<Routing, String> {
+        let ups: Vec<bool> = servers.iter().map(|s| s.is_live()).collect();
+        let (live, live_map) = Self::placement_of(cfg, &servers, &full, &ups)?;
+        Ok(Routing {
+            servers,
+            full,
+            live,
+            live_map,
+        })
+    }
+
+    /// The placement of the servers with `ups[i]` (the health fallback of
+    /// the distribution applied), and its member index -> server index map.
+    fn placement_of(
+        cfg: &PoolConfig,
+        servers: &[Arc<Server>],
+        full: &Arc<Placement>,
+        ups: &[bool],
+    ) -> Result<(Arc<Placement>, Vec<usize>), String> {
         let live_idx: Vec<usize> = (0..servers.len())
-            .filter(|&i| servers[i].is_live())
+            .filter(|&i| ups.get(i).copied().unwrap_or(false))
             .collect();
-        let (live, live_map) = if live_idx.len() == servers.len() {
+        Ok(if live_idx.len() == servers.len() {
             (full.clone(), live_idx)
         } else if Placement::rebuilds_on_failure(cfg.distribution) {
             let live_servers: Vec<Arc<Server>> =
@@ -160,14 +178,7 @@ impl Pool {
             )?;
             (Arc::new(p), live_idx)
         } else {
-            let ups: Vec<bool> = servers.iter().map(|s| s.is_live()).collect();
-            (Arc::new(full.with_up(&ups)?), (0..servers.len()).collect())
-        };
-        Ok(Routing {
-            servers,
-            full,
-            live,
-            live_map,
+            (Arc::new(full.with_up(ups)?), (0..servers.len()).collect())
         })
     }
 
@@ -194,6 +205,57 @@ impl Pool {
         let (i, guard) = r.live.pick(key)?;
         let s = r.servers.get(*r.live_map.get(i)?)?.clone();
         Some((s, guard))
+    }
+
+    /// The next choice for `key` after the servers of `avoid` failed (tcp
+    /// and http pools retry on it); [`Pool::route`] when `avoid` is empty.
+    /// Keyed distributions: the placement of the live servers with the
+    /// avoided ones down as well (built here: one placement build per call);
+    /// unkeyed ones: picks from the pool's live placement (its load
+    /// accounting sees the request), skipping avoided servers, then the first
+    /// live one not avoided. `None` when no live server is left.
+    #[must_use]
+    pub fn route_avoiding(
+        &self,
+        key: &[u8],
+        avoid: &[Arc<Server>],
+    ) -> Option<(Arc<Server>, Option<LoadGuard>)> {
+        if avoid.is_empty() {
+            return self.route(key);
+        }
+        let r = self.routing.load_full();
+        let usable = |s: &Arc<Server>| s.is_live() && !avoid.iter().any(|a| Arc::ptr_eq(a, s));
+        if !r.live.is_keyed() {
+            for _ in 0..r.servers.len().saturating_mul(2).saturating_add(2) {
+                let (i, guard) = r.live.pick(key)?;
+                let s = r.servers.get(*r.live_map.get(i)?)?;
+                if usable(s) {
+                    return Some((s.clone(), guard));
+                }
+            }
+            return r
+                .servers
+                .iter()
+                .find(|s| usable(s))
+                .map(|s| (s.clone(), None));
+        }
+        let ups: Vec<bool> = r.servers.iter().map(usable).collect();
+        if !ups.contains(&true) {
+            return None;
+        }
+        let (p, map) = match Self::placement_of(&self.cfg, &r.servers, &r.full, &ups) {
+            Ok(x) => x,
+            Err(e) => {
+                log::error!(
+                    "pool '{}': cannot build the retry placement: {e}",
+                    self.cfg.name
+                );
+                return None;
+            }
+        };
+        let (i, guard) = p.pick(key)?;
+        let s = r.servers.get(*map.get(i)?)?;
+        usable(s).then(|| (s.clone(), guard))
     }
 
     /// Every live server (KEYS fans out to them).
