@@ -324,6 +324,15 @@ fn bytes_intact_both_ways_under_200_concurrent_connections() {
         p.servers.iter().map(|s| s.response_bytes).sum::<u64>(),
         got_total
     );
+    // The admin /metrics text shows the same counters.
+    let text = chring_proxy::admin::metrics(&proxy.proxy.snapshot());
+    for want in [
+        format!("chring_proxy_client_bytes_received_total{{pool=\"t\"}} {sent}"),
+        format!("chring_proxy_client_bytes_sent_total{{pool=\"t\"}} {got_total}"),
+        format!("chring_proxy_client_connections_total{{pool=\"t\"}} {N}"),
+    ] {
+        assert!(text.contains(&want), "{want}");
+    }
     for s in &p.servers {
         assert_eq!(s.requests, per_server[&s.name], "{}", s.name);
         assert_eq!(s.server_connections, 0);
