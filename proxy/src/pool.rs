@@ -666,7 +666,7 @@ mod tests {
                 p.set_up(&first.name, false).unwrap();
                 let want = p.route_name(key).unwrap();
                 p.set_up(&first.name, true).unwrap();
-                let (second, _) = p.route_avoiding(key, &[first.clone()]).unwrap();
+                let (second, _) = p.route_avoiding(key, std::slice::from_ref(&first)).unwrap();
                 assert_eq!(second.name, want, "{d} {k}");
                 let (third, _) = p
                     .route_avoiding(key, &[first.clone(), second.clone()])
@@ -692,7 +692,7 @@ mod tests {
             for _ in 0..20 {
                 let (s, _) = p.route_avoiding(b"k", &[a.clone(), b.clone()]).unwrap();
                 assert_eq!(s.name, "c", "{d}");
-                let (s, _) = p.route_avoiding(b"k", &[a.clone()]).unwrap();
+                let (s, _) = p.route_avoiding(b"k", std::slice::from_ref(&a)).unwrap();
                 assert_ne!(s.name, "a", "{d}");
             }
         }
