@@ -838,3 +838,41 @@ fn client_connections_limit_and_drain_on_shutdown() {
     let d = pool_snapshot(&proxy, "d");
     assert_eq!((d.client_accepted, d.client_err >= 1), (2, true));
 }
+
+#[test]
+fn send_expect_check_ejects_a_server_that_accepts_but_answers_wrong() {
+    let rt = rt();
+    let a = rt.block_on(backend("a", 0, Behaviour::Echo));
+    let b = rt.block_on(backend("b", 0, Behaviour::SpeakFirst));
+    // The echo server answers "a\nhello\r\n": it passes; b says "b\n" and
+    // closes its half: it accepts connections but never answers "hello".
+    let proxy = start(&yaml(
+        "x",
+        "  distribution: ring\n  check_interval: 100\n  check_timeout: 200\n  fall: 2\n  \
+         rise: 1\n  check_send: 'hello\\r\\n'\n  check_expect: 'hello\\r\\n'\n",
+        &[("a", a.addr()), ("b", b.addr())],
+    ));
+    let health = |n: &str| {
+        pool_snapshot(&proxy, "x")
+            .servers
+            .into_iter()
+            .find(|s| s.name == n)
+            .unwrap()
+            .health
+    };
+    assert!(eventually(Duration::from_secs(10), || matches!(
+        health("b"),
+        Health::Ejected { .. }
+    )));
+    // a keeps passing, for several more rounds.
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(health("a"), Health::Up);
+    // Every source now reaches a.
+    let port = proxy.port("x");
+    rt.block_on(async {
+        for i in 1..=8 {
+            let mut s = client_from(Ipv4Addr::new(127, 0, 1, i), port).await;
+            assert_eq!(line(&mut s).await.as_deref(), Some("a"));
+        }
+    });
+}
