@@ -683,6 +683,9 @@ fn stopped_backend_goes_down_after_fall_checks_and_returns_after_rise() {
     let restarted = std::time::Instant::now();
     assert!(eventually(Duration::from_secs(10), || health("a") == Health::Up));
     let up_after = restarted.elapsed();
+    eprintln!(
+        "interval {interval} ms, fall {fall}, rise {rise}: down after {down_after:?}, back after {up_after:?}"
+    );
     assert!(
         up_after >= Duration::from_millis((rise - 1) * interval),
         "{up_after:?}"
