@@ -19,6 +19,7 @@
 
 pub mod admin;
 pub mod backend;
+pub mod check;
 pub mod cli;
 pub mod client;
 pub mod config;
@@ -30,6 +31,7 @@ pub mod pool;
 pub mod resp;
 pub mod state;
 pub mod stats;
+pub mod tcp;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -70,6 +72,14 @@ impl Proxy {
         let mut listeners = Vec::new();
         let mut addrs = Vec::new();
         for cfg in config.pools {
+            if cfg.mode == config::Mode::Http {
+                anyhow::bail!(
+                    "line {}: pool '{}': mode: {} pools are not served by this build yet",
+                    cfg.line,
+                    cfg.name,
+                    cfg.mode.name()
+                );
+            }
             let listen = cfg.listen.clone();
             let name = cfg.name.clone();
             let backlog = cfg.backlog;
@@ -97,7 +107,20 @@ impl Proxy {
         let mut tasks = Vec::new();
         for (pool, l) in pools.iter().zip(listeners) {
             tasks.push(tokio::spawn(accept(pool.clone(), l, stop.subscribe())));
-            tasks.push(tokio::spawn(pool.clone().health_task(stop.subscribe())));
+            match pool.cfg.mode {
+                config::Mode::Cache => {
+                    tasks.push(tokio::spawn(pool.clone().health_task(stop.subscribe())));
+                }
+                config::Mode::Tcp | config::Mode::Http => {
+                    if let Some(spec) = check::CheckSpec::of(&pool.cfg) {
+                        tasks.push(tokio::spawn(check::run(
+                            pool.clone(),
+                            spec,
+                            stop.subscribe(),
+                        )));
+                    }
+                }
+            }
         }
         Ok(Arc::new(Proxy {
             pools,
@@ -157,9 +180,9 @@ impl Proxy {
 /// Accepts clients until `stop`; refuses (closes) beyond `client_connections`.
 async fn accept(pool: Arc<Pool>, l: TcpListener, mut stop: watch::Receiver<bool>) {
     loop {
-        let sock = tokio::select! {
+        let (sock, peer) = tokio::select! {
             r = l.accept() => match r {
-                Ok((sock, _)) => sock,
+                Ok(accepted) => accepted,
                 Err(e) => {
                     ::log::warn!("pool '{}': accept: {e}", pool.cfg.name);
                     // Out of descriptors and the like: back off a little.
@@ -181,7 +204,10 @@ async fn accept(pool: Arc<Pool>, l: TcpListener, mut stop: watch::Receiver<bool>
         let p = pool.clone();
         let stop = stop.clone();
         tokio::spawn(async move {
-            client::serve(p.clone(), sock, stop).await;
+            match p.cfg.mode {
+                config::Mode::Tcp => tcp::serve(p.clone(), sock, peer, stop).await,
+                _ => client::serve(p.clone(), sock, stop).await,
+            }
             p.stats.client_connections.fetch_sub(1, Relaxed);
         });
     }
