@@ -895,7 +895,10 @@ mod tests {
             panic!("not ADD");
         };
         assert_eq!((pool, n), ("cache", 3));
-        assert_eq!(hostnames.iter().collect::<Vec<_>>(), ["a=h:1", "b=h:2:5", "c=h:3"]);
+        assert_eq!(
+            hostnames.iter().collect::<Vec<_>>(),
+            ["a=h:1", "b=h:2:5", "c=h:3"]
+        );
         let Request::RemoveReplicas { names, .. } = ok("rm cache 2 a b") else {
             panic!("not RM");
         };

@@ -118,16 +118,15 @@ impl<'a> HostSpec<'a> {
         let (addr, weight) = if crate::control::address(rest).is_ok() && !rest.starts_with('/') {
             (rest, None)
         } else {
-            let (a, w) = rest.rsplit_once(':').ok_or_else(|| {
-                bad("expected name=host:port[:weight] or host:port[:weight]")
-            })?;
+            let (a, w) = rest
+                .rsplit_once(':')
+                .ok_or_else(|| bad("expected name=host:port[:weight] or host:port[:weight]"))?;
             if crate::control::address(a).is_err() || a.starts_with('/') {
                 return Err(bad(
                     "bad address: expected host:port (port 1..65535, IPv6 as [::1]:port)",
                 ));
             }
-            let w =
-                crate::control::weight(w).map_err(|_| bad("bad weight: expected 1..65535"))?;
+            let w = crate::control::weight(w).map_err(|_| bad("bad weight: expected 1..65535"))?;
             (a, Some(w))
         };
         let name = name.unwrap_or(addr);
@@ -387,15 +386,17 @@ pub fn remove(
         })
         .collect();
     let moved = apply_all(ctl, pool, &changes, |c| match c {
-        Change::Remove { name } => before
-            .replicas
-            .iter()
-            .find(|r| r.name == *name)
-            .map(|r| Change::Add {
-                name: r.name.clone(),
-                addr: r.addr.clone(),
-                weight: r.weight,
-            }),
+        Change::Remove { name } => {
+            before
+                .replicas
+                .iter()
+                .find(|r| r.name == *name)
+                .map(|r| Change::Add {
+                    name: r.name.clone(),
+                    addr: r.addr.clone(),
+                    weight: r.weight,
+                })
+        }
         Change::Add { .. } => None,
     })?;
     Ok(Replicas {
@@ -507,7 +508,12 @@ pub(crate) mod test_fleet {
             Ok(None)
         }
         fn pools(&self) -> Vec<String> {
-            self.pools.lock().unwrap().iter().map(|(n, _)| n.clone()).collect()
+            self.pools
+                .lock()
+                .unwrap()
+                .iter()
+                .map(|(n, _)| n.clone())
+                .collect()
         }
         fn snapshot(&self) -> Snapshot {
             let pools = self.pools.lock().unwrap();
@@ -641,9 +647,8 @@ mod tests {
             "Number of hostnames exceeds number of servers to remove"
         );
         assert!(
-            e(add(&f, "cache", 3, &["a=h:1"])).starts_with(
-                "n is 3 but 1 hostname(s) given: chring-proxy cannot spawn servers"
-            )
+            e(add(&f, "cache", 3, &["a=h:1"]))
+                .starts_with("n is 3 but 1 hostname(s) given: chring-proxy cannot spawn servers")
         );
         assert!(
             e(remove(&f, "cache", 2, &["s1"]))
@@ -661,7 +666,10 @@ mod tests {
             e(add(&f, "cache", 2, &["a=h:1", "a=h:2"])),
             "server 'a' named twice"
         );
-        assert_eq!(e(remove(&f, "cache", 2, &["s1", "s1"])), "server 's1' named twice");
+        assert_eq!(
+            e(remove(&f, "cache", 2, &["s1", "s1"])),
+            "server 's1' named twice"
+        );
         assert_eq!(
             e(add(&f, "cache", 1, &["s1=h:1"])),
             "server 's1' is already in pool 'cache'"
