@@ -488,3 +488,96 @@ fn nginx_backends() {
     }
     assert_eq!(seen.len(), 3, "{seen:?}");
 }
+
+/// Health (check.rs's `GET check_path` with rise/fall): a stopped backend
+/// is taken out within `fall × check_interval` (plus one round and
+/// scheduling slack) and its keys go elsewhere; a backend whose check
+/// fails is taken out too; both come back after `rise` passed checks.
+#[test]
+fn failing_backend_is_rerouted_within_fall_times_interval_and_comes_back() {
+    let mut backends = Backends::start(3);
+    let (interval, fall, rise) = (200u64, 3u64, 2u64);
+    let run = common::start(&pool_yaml(
+        "web",
+        &backends,
+        &format!(
+            "  distribution: ring\n  check_interval: {interval}\n  check_timeout: 150\n  \
+             fall: {fall}\n  rise: {rise}\n"
+        ),
+    ));
+    let route = |k: &str| run.proxy.route("web", k.as_bytes()).unwrap().unwrap();
+    let keys: Vec<String> = (0..300)
+        .map(|k| format!("/k{k}"))
+        .filter(|k| route(k) == "b1")
+        .take(20)
+        .collect();
+    assert!(keys.len() >= 10);
+    let others: Vec<String> = (0..300)
+        .map(|k| format!("/o{k}"))
+        .filter(|k| route(k) != "b1")
+        .take(20)
+        .collect();
+    let before: Vec<String> = others.iter().map(|k| route(k)).collect();
+    let slack = Duration::from_millis(interval + 700);
+    let bound = Duration::from_millis(fall * interval) + slack;
+    // Stopped: no connection at all.
+    let t0 = Instant::now();
+    backends.stop(1);
+    assert!(
+        common::eventually(bound, || route(&keys[0]) != "b1"),
+        "b1 still routed to after {:?}",
+        t0.elapsed()
+    );
+    let took = t0.elapsed();
+    assert!(took <= bound, "taken out after {took:?}");
+    let mut c = Client::new(run.port("web"));
+    for k in &keys {
+        let r = c.get(k, &[]);
+        assert_eq!(r.status, 200);
+        assert_ne!(r.text(), "b1");
+        assert_eq!(r.text(), route(k), "{k}");
+    }
+    // Only b1's keys moved (the ring's health fallback).
+    let after: Vec<String> = others.iter().map(|k| route(k)).collect();
+    assert_eq!(before, after);
+    let state = serde_json::to_value(run.proxy.snapshot()).unwrap();
+    assert_ne!(state["pools"][0]["servers"][1]["health"], "up", "{state}");
+    // Back: `rise` passed checks.
+    let t1 = Instant::now();
+    backends.restart(1);
+    let back = Duration::from_millis(rise * interval) + slack;
+    assert!(
+        common::eventually(back, || route(&keys[0]) == "b1"),
+        "b1 not back after {:?}",
+        t1.elapsed()
+    );
+    assert!(t1.elapsed() <= back, "back after {:?}", t1.elapsed());
+    for k in &keys {
+        assert_eq!(c.get(k, &[]).text(), "b1", "{k}");
+    }
+    // A server that answers requests but fails its check (503 on /health).
+    backends.list[2]
+        .knobs
+        .unhealthy
+        .store(true, std::sync::atomic::Ordering::Relaxed);
+    let t2 = Instant::now();
+    let k2 = (0..300)
+        .map(|k| format!("/z{k}"))
+        .find(|k| route(k) == "b2")
+        .unwrap();
+    assert!(common::eventually(bound, || route(&k2) != "b2"));
+    assert!(t2.elapsed() <= bound, "{:?}", t2.elapsed());
+    assert_ne!(c.get(&k2, &[]).text(), "b2");
+    backends.list[2]
+        .knobs
+        .unhealthy
+        .store(false, std::sync::atomic::Ordering::Relaxed);
+    assert!(common::eventually(back, || route(&k2) == "b2"));
+    assert!(
+        backends.list[2]
+            .knobs
+            .checks
+            .load(std::sync::atomic::Ordering::Relaxed)
+            >= fall
+    );
+}
