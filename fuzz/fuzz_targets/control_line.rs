@@ -184,6 +184,7 @@ fn pool_snapshot(name: &str, servers: &[(String, bool)]) -> PoolSnapshot {
                 out_queue: 0,
                 out_queue_bytes: 0,
                 latency: Default::default(),
+                http: None,
             })
             .collect(),
         ring: Vec::new(),
@@ -196,6 +197,7 @@ fn pool_snapshot(name: &str, servers: &[(String, bool)]) -> PoolSnapshot {
         fragments: 0,
         client_bytes_in: 0,
         client_bytes_out: 0,
+        http: None,
     }
 }
 

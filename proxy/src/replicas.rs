@@ -553,6 +553,7 @@ pub(crate) mod test_fleet {
                                 out_queue: 0,
                                 out_queue_bytes: 0,
                                 latency: Default::default(),
+                                http: None,
                             })
                             .collect(),
                         ring: Vec::new(),
@@ -565,6 +566,7 @@ pub(crate) mod test_fleet {
                         fragments: 0,
                         client_bytes_in: 0,
                         client_bytes_out: 0,
+                        http: None,
                     })
                     .collect(),
                 events: Vec::new(),
