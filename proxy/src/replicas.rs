@@ -364,7 +364,7 @@ pub fn remove(
 ) -> Result<Replicas, ReplicaError> {
     let before = rep(ctl, pool)?;
     let have = before.replicas.len();
-    if u64::try_from(have).map_or(false, |h| n > h) {
+    if u64::try_from(have).is_ok_and(|h| n > h) {
         return Err(ReplicaError::MoreThanAvailable {
             pool: pool.to_owned(),
             n,
