@@ -11,7 +11,7 @@
 //! | `GET /api/pools/{pool}/route?key=K` | 200 `{"pool","key","server"}` (`server` null when none is up) |
 //! | `GET /api/pools/{pool}/moves?op=add&name=N&addr=A[&weight=W]` | 200 `{"pool","moved"}` |
 //! | `GET /api/pools/{pool}/moves?op=remove&name=N` | 200 `{"pool","moved"}` |
-//! | `GET /rep`, `POST /add`, `DELETE /rm` | seed 001's API ([`seed001`](self::seed001), its own error shape) |
+//! | `GET /rep`, `POST /add`, `DELETE /rm` | seed 001's API ([`seed001`], its own error shape) |
 //!
 //! `weight` defaults to 1. Path segments and query values are
 //! percent-decoded (`+` is a space in queries). Errors are JSON
