@@ -10,7 +10,7 @@
 //!
 //! ```text
 //! PING                                         +PONG
-//! HELP                                         *13, then one +VERB args line per command
+//! HELP                                         *16, then one +VERB args line per command
 //! AUTH token                                   +OK (only when a token is configured)
 //! QUIT                                         +OK bye, then the connection closes
 //! ADD_SERVER pool name host:port [weight]      +OK added NAME moved FRACTION
