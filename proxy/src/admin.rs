@@ -11,6 +11,7 @@
 //! | `GET /api/pools/{pool}/route?key=K` | 200 `{"pool","key","server"}` (`server` null when none is up) |
 //! | `GET /api/pools/{pool}/moves?op=add&name=N&addr=A[&weight=W]` | 200 `{"pool","moved"}` |
 //! | `GET /api/pools/{pool}/moves?op=remove&name=N` | 200 `{"pool","moved"}` |
+//! | `GET /rep`, `POST /add`, `DELETE /rm` | seed 001's API ([`seed001`], its own error shape) |
 //!
 //! `weight` defaults to 1. Path segments and query values are
 //! percent-decoded (`+` is a space in queries). Errors are JSON
@@ -38,6 +39,18 @@
 //! `chring_proxy_server_ejections_total`, `chring_proxy_server_in_queue`,
 //! `chring_proxy_server_out_queue`, and the histogram
 //! `chring_proxy_request_duration_seconds` (`_bucket{le=...}`, `_sum`, `_count`).
+//!
+//! `mode: http` pools add `chring_proxy_http_requests_total`,
+//! `chring_proxy_http_responses_total` (by `class`: `1xx` .. `5xx`),
+//! `chring_proxy_http_hedges_total`, `chring_proxy_http_hedge_wins_total`,
+//! `chring_proxy_http_retries_total`, `chring_proxy_http_bad_gateway_total`,
+//! `chring_proxy_http_unavailable_total`,
+//! `chring_proxy_http_gateway_timeouts_total`, the histogram
+//! `chring_proxy_http_request_duration_seconds` (request head to response
+//! head), and per server `chring_proxy_http_server_responses_total` (by
+//! `class`), `chring_proxy_http_server_hedges_total`,
+//! `chring_proxy_http_server_hedge_wins_total`; their servers' latency is
+//! `chring_proxy_request_duration_seconds{command="http"}`.
 
 use std::convert::Infallible;
 use std::fmt::Write as _;
@@ -54,6 +67,8 @@ use serde_json::json;
 use tokio::net::TcpListener;
 
 use crate::state::{Change, Control, ControlError, Health, HistogramSnapshot, Snapshot};
+
+pub mod seed001;
 
 /// The largest request body read, in bytes.
 pub const MAX_BODY: usize = 64 * 1024;
@@ -154,6 +169,24 @@ fn need_param(q: &[(String, Vec<u8>)], name: &str) -> Result<String, ApiError> {
     text(v.to_vec(), name)
 }
 
+/// The request body, at most [`MAX_BODY`] bytes.
+async fn read_body(req: Request<Incoming>) -> Result<Bytes, ApiError> {
+    Ok(Limited::new(req.into_body(), MAX_BODY)
+        .collect()
+        .await
+        .map_err(|e| {
+            if e.is::<http_body_util::LengthLimitError>() {
+                ApiError(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    format!("body over {MAX_BODY} bytes"),
+                )
+            } else {
+                bad(format!("reading the body failed: {e}"))
+            }
+        })?
+        .to_bytes())
+}
+
 fn weight_of(v: Option<u64>) -> Result<u32, ApiError> {
     match v {
         None => Ok(1),
@@ -226,7 +259,11 @@ async fn route(
         );
         return Ok(r);
     }
-    if !authorized(&req, token) {
+    let authed = authorized(&req, token);
+    if seed001::is_seed_path(req.uri().path()) {
+        return Ok(seed001::handle(req, ctl, authed).await);
+    }
+    if !authed {
         let mut r = error_response(ApiError(
             StatusCode::UNAUTHORIZED,
             "missing or wrong bearer token".into(),
@@ -272,20 +309,7 @@ async fn route(
         }
         ["api", "pools", pool, "servers"] => {
             allow(method == Method::POST)?;
-            let body = Limited::new(req.into_body(), MAX_BODY)
-                .collect()
-                .await
-                .map_err(|e| {
-                    if e.is::<http_body_util::LengthLimitError>() {
-                        ApiError(
-                            StatusCode::PAYLOAD_TOO_LARGE,
-                            format!("body over {MAX_BODY} bytes"),
-                        )
-                    } else {
-                        bad(format!("reading the body failed: {e}"))
-                    }
-                })?
-                .to_bytes();
+            let body = read_body(req).await?;
             let add: AddBody =
                 serde_json::from_slice(&body).map_err(|e| bad(format!("bad JSON body: {e}")))?;
             let weight = weight_of(add.weight)?;
@@ -597,7 +621,134 @@ pub fn metrics(snap: &Snapshot) -> String {
             }
         }
     }
+    http_metrics(&mut out, snap);
     out
+}
+
+/// The families of `mode: http` pools (only pools and servers with HTTP
+/// counters get samples).
+fn http_metrics(out: &mut String, snap: &Snapshot) {
+    type HttpField = fn(&crate::state::HttpPoolSnapshot) -> u64;
+    let pool_metrics: [(&str, &str, HttpField); 7] = [
+        (
+            "chring_proxy_http_requests_total",
+            "HTTP requests read from clients.",
+            |h| h.requests,
+        ),
+        (
+            "chring_proxy_http_hedges_total",
+            "Hedged HTTP requests (a second request sent to the runner-up).",
+            |h| h.hedges,
+        ),
+        (
+            "chring_proxy_http_hedge_wins_total",
+            "Hedged HTTP requests the runner-up answered first.",
+            |h| h.hedge_wins,
+        ),
+        (
+            "chring_proxy_http_retries_total",
+            "HTTP requests sent to the next choice after a connect failure.",
+            |h| h.retries,
+        ),
+        (
+            "chring_proxy_http_bad_gateway_total",
+            "502 answers of the proxy (no server connected, or a broken answer).",
+            |h| h.bad_gateway,
+        ),
+        (
+            "chring_proxy_http_unavailable_total",
+            "503 answers of the proxy (no server up).",
+            |h| h.unavailable,
+        ),
+        (
+            "chring_proxy_http_gateway_timeouts_total",
+            "504 answers of the proxy (no response head within timeout).",
+            |h| h.gateway_timeout,
+        ),
+    ];
+    let http_pools = || {
+        snap.pools
+            .iter()
+            .filter_map(|p| Some((p, p.http.as_ref()?)))
+    };
+    for (name, help, get) in pool_metrics {
+        let mut f = Family::new(out, name, "counter", help);
+        for (p, h) in http_pools() {
+            f.sample(name, &format!("pool=\"{}\"", label(&p.name)), get(h));
+        }
+    }
+    let name = "chring_proxy_http_responses_total";
+    let mut f = Family::new(
+        out,
+        name,
+        "counter",
+        "HTTP answers to clients by status class (the proxy's own included).",
+    );
+    for (p, h) in http_pools() {
+        for (class, v) in &h.status {
+            let l = format!("pool=\"{}\",class=\"{class}\"", label(&p.name));
+            f.sample(name, &l, v);
+        }
+    }
+    let name = "chring_proxy_http_request_duration_seconds";
+    let mut f = Family::new(
+        out,
+        name,
+        "histogram",
+        "Time from a client's request head to the response head, per HTTP pool.",
+    );
+    for (p, h) in http_pools() {
+        histogram(
+            &mut f,
+            name,
+            &format!("pool=\"{}\"", label(&p.name)),
+            &h.latency,
+        );
+    }
+    type ServerField = fn(&crate::state::HttpServerSnapshot) -> u64;
+    let server_metrics: [(&str, &str, ServerField); 2] = [
+        (
+            "chring_proxy_http_server_hedges_total",
+            "Hedged HTTP requests sent to the server as the runner-up.",
+            |h| h.hedges,
+        ),
+        (
+            "chring_proxy_http_server_hedge_wins_total",
+            "Hedged HTTP requests the server answered first as the runner-up.",
+            |h| h.hedge_wins,
+        ),
+    ];
+    let http_servers = || {
+        snap.pools.iter().flat_map(|p| {
+            p.servers
+                .iter()
+                .filter_map(move |s| Some((p, s, s.http.as_ref()?)))
+        })
+    };
+    for (name, help, get) in server_metrics {
+        let mut f = Family::new(out, name, "counter", help);
+        for (p, s, h) in http_servers() {
+            let l = format!("pool=\"{}\",server=\"{}\"", label(&p.name), label(&s.name));
+            f.sample(name, &l, get(h));
+        }
+    }
+    let name = "chring_proxy_http_server_responses_total";
+    let mut f = Family::new(
+        out,
+        name,
+        "counter",
+        "HTTP responses from the server by status class.",
+    );
+    for (p, s, h) in http_servers() {
+        for (class, v) in &h.status {
+            let l = format!(
+                "pool=\"{}\",server=\"{}\",class=\"{class}\"",
+                label(&p.name),
+                label(&s.name)
+            );
+            f.sample(name, &l, v);
+        }
+    }
 }
 
 #[allow(clippy::cast_precision_loss)]

@@ -24,10 +24,13 @@ pub mod cli;
 pub mod client;
 pub mod config;
 pub mod control;
+pub mod http;
+pub mod http_key;
 pub mod log;
 pub mod memcache;
 pub mod placement;
 pub mod pool;
+pub mod replicas;
 pub mod resp;
 pub mod state;
 pub mod stats;
@@ -72,14 +75,6 @@ impl Proxy {
         let mut listeners = Vec::new();
         let mut addrs = Vec::new();
         for cfg in config.pools {
-            if cfg.mode == config::Mode::Http {
-                anyhow::bail!(
-                    "line {}: pool '{}': mode: {} pools are not served by this build yet",
-                    cfg.line,
-                    cfg.name,
-                    cfg.mode.name()
-                );
-            }
             let listen = cfg.listen.clone();
             let name = cfg.name.clone();
             let backlog = cfg.backlog;
@@ -179,6 +174,8 @@ impl Proxy {
 
 /// Accepts clients until `stop`; refuses (closes) beyond `client_connections`.
 async fn accept(pool: Arc<Pool>, l: TcpListener, mut stop: watch::Receiver<bool>) {
+    // `mode: http` pools: one backend client for the pool's connections.
+    let http_pool = pool.is_http().then(|| http::HttpPool::new(pool.clone()));
     loop {
         let (sock, peer) = tokio::select! {
             r = l.accept() => match r {
@@ -203,9 +200,11 @@ async fn accept(pool: Arc<Pool>, l: TcpListener, mut stop: watch::Receiver<bool>
         pool.stats.client_accepted.fetch_add(1, Relaxed);
         let p = pool.clone();
         let stop = stop.clone();
+        let h = http_pool.clone();
         tokio::spawn(async move {
-            match p.cfg.mode {
-                config::Mode::Tcp => tcp::serve(p.clone(), sock, peer, stop).await,
+            match (p.cfg.mode, h) {
+                (config::Mode::Tcp, _) => tcp::serve(p.clone(), sock, peer, stop).await,
+                (_, Some(h)) => http::serve(h, sock, stop).await,
                 _ => client::serve(p.clone(), sock, stop).await,
             }
             p.stats.client_connections.fetch_sub(1, Relaxed);

@@ -521,6 +521,7 @@ impl Pool {
                     out_queue: g(&st.out_queue),
                     out_queue_bytes: g(&st.out_queue_bytes),
                     latency,
+                    http: self.is_http().then(|| st.http.snapshot()),
                 }
             })
             .collect();
@@ -542,7 +543,16 @@ impl Pool {
             fragments: g(&p.fragments),
             client_bytes_in: g(&p.client_bytes_in),
             client_bytes_out: g(&p.client_bytes_out),
+            http: self
+                .is_http()
+                .then(|| p.http.snapshot(self.cfg.hash_key.to_string())),
         }
+    }
+
+    /// `true` for a `mode: http` pool.
+    #[must_use]
+    pub fn is_http(&self) -> bool {
+        self.cfg.mode == chring_config::twemproxy::Mode::Http
     }
 
     /// The health task: on every ejection and every probe interval, probes
