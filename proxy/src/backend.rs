@@ -211,9 +211,9 @@ impl Server {
         server
     }
 
-    /// Queues `job` on connection `job.hint % server_connections` of the
-    /// calling thread's worker (a client's requests keep their order). Waits
-    /// when that connection's queue is full.
+    /// Queues `job` on connection `job.hint % server_connections` (a client's
+    /// requests keep their order). Waits when that connection's queue is full.
+    /// The connection is one of the calling thread's worker ([`set_worker`]).
     pub async fn send(&self, job: Job) {
         let w = WORKER.with(std::cell::Cell::get);
         let set = self

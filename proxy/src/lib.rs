@@ -82,7 +82,6 @@ impl Proxy {
         workers: Vec<tokio::runtime::Handle>,
     ) -> anyhow::Result<Arc<Proxy>> {
         let rt = tokio::runtime::Handle::current();
-        let workers: Arc<[tokio::runtime::Handle]> = workers.into();
         let events: Events = Arc::default();
         let (stop, _) = watch::channel(false);
         let mut pools = Vec::new();
@@ -97,7 +96,7 @@ impl Proxy {
                 config.limits,
                 events.clone(),
                 rt.clone(),
-                workers.to_vec(),
+                workers.clone(),
             )?;
             let addr: SocketAddr = tokio::net::lookup_host(&listen)
                 .await
@@ -121,12 +120,7 @@ impl Proxy {
         }
         let mut tasks = Vec::new();
         for (pool, l) in pools.iter().zip(listeners) {
-            tasks.push(tokio::spawn(accept(
-                pool.clone(),
-                l,
-                stop.subscribe(),
-                workers.clone(),
-            )));
+            tasks.push(tokio::spawn(accept(pool.clone(), l, stop.subscribe())));
             tasks.push(tokio::spawn(pool.clone().health_task(stop.subscribe())));
         }
         Ok(Arc::new(Proxy {
@@ -185,14 +179,9 @@ impl Proxy {
 }
 
 /// Accepts clients until `stop`; refuses (closes) beyond `client_connections`.
-/// Each client is served on the next of `workers` in turn (on this runtime
-/// when there are none).
-async fn accept(
-    pool: Arc<Pool>,
-    l: TcpListener,
-    mut stop: watch::Receiver<bool>,
-    workers: Arc<[tokio::runtime::Handle]>,
-) {
+async fn accept(pool: Arc<Pool>, l: TcpListener, mut stop: watch::Receiver<bool>) {
+    // Each client is served on the next of the pool's worker runtimes in
+    // turn (`--threads`), on this runtime when there are none.
     let mut next = 0usize;
     loop {
         let sock = tokio::select! {
@@ -218,7 +207,7 @@ async fn accept(
         pool.stats.client_accepted.fetch_add(1, Relaxed);
         let p = pool.clone();
         let stop = stop.clone();
-        let Some(handoff) = Handoff::new(sock, &workers, &mut next) else {
+        let Some(handoff) = Handoff::new(sock, pool.workers(), &mut next) else {
             pool.stats.client_connections.fetch_sub(1, Relaxed);
             pool.stats.client_err.fetch_add(1, Relaxed);
             continue;

@@ -171,6 +171,13 @@ impl Pool {
         })
     }
 
+    /// The worker runtimes that serve its clients (`--threads`); empty when
+    /// it serves them on the runtime it was started on.
+    #[must_use]
+    pub fn workers(&self) -> &[tokio::runtime::Handle] {
+        &self.settings.workers
+    }
+
     /// The routing now.
     #[must_use]
     pub fn current(&self) -> Arc<Routing> {
