@@ -6,9 +6,10 @@
 //! (print and exit 0), `-t` (check the file, exit 0 or 1), the logger (`-v`,
 //! `-o`), `-d` (double fork, `setsid`, stdio onto /dev/null; the working
 //! directory is kept, as nutcracker keeps it), the pid file (`-p`, removed on
-//! exit), then the pools. Unlike nutcracker, the configuration file and the
-//! bind policy are checked before daemonizing, so their errors reach the
-//! terminal.
+//! exit), the event-loop threads (`--threads`, one current-thread tokio
+//! runtime each, this thread's first), then the pools. Unlike nutcracker, the
+//! configuration file and the bind policy are checked before daemonizing, so
+//! their errors reach the terminal.
 //!
 //! Signals, as nutcracker's `nc_signal.c` handles them: SIGHUP reopens the
 //! `-o` file, SIGTTIN / SIGTTOU raise / lower the log level by one, SIGUSR1
