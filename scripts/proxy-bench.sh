@@ -21,6 +21,16 @@
 # (CARGO_TARGET_DIR honoured). As root it installs redis-server, redis-tools
 # and nutcracker with apt when they are missing.
 #
+# PROXY_BENCH_RUNS=N (default 1) repeats the four runs N times, the targets
+# interleaved (their order reversed every other round) while every target
+# stays up; the table and the JSON then hold each figure's median over the
+# rounds, and the ratio column is the median of the per-round ratios to
+# nutcracker. PROXY_BENCH_THREADS=N starts chring-proxy with `--threads N`
+# (default 1: one event loop, as nutcracker has; the client and the servers
+# share the cores, and on 2 cores one proxy thread does best, see README);
+# PROXY_BENCH_THREADS=default gives no --threads, so one thread per core. The
+# table says which.
+#
 # The benchmark client, the proxy and the four servers share this machine's
 # cores: on a 2-core machine the numbers measure that contention as much as
 # the proxies (see README, "chring-proxy").
@@ -36,6 +46,13 @@ KEYS="${PROXY_BENCH_KEYS:-100000}"
 RUN_TIMEOUT="${PROXY_BENCH_TIMEOUT:-300}"
 TARGETS="${PROXY_BENCH_TARGETS:-direct nutcracker chring-proxy}"
 OUT_JSON="${PROXY_BENCH_JSON:-$ROOT/target/proxy-bench.json}"
+RUNS="${PROXY_BENCH_RUNS:-1}"
+THREADS="${PROXY_BENCH_THREADS:-1}"
+case "$RUNS" in '' | *[!0-9]* | 0) error "PROXY_BENCH_RUNS must be a positive number" && exit 2 ;; esac
+case "$THREADS" in
+default) THREADS='' ;;
+'' | *[!0-9]* | 0) error "PROXY_BENCH_THREADS must be a positive number or 'default'" && exit 2 ;;
+esac
 CLIENTS=50
 BACKENDS=4
 
@@ -135,10 +152,10 @@ write_conf() {
     } >"$file"
 }
 
-# bench TARGET PORT: SET then GET at -P 1 and -P 16; appends CSV rows
-# "target,test,pipeline,rps,p50,p99" to $WORK/results.csv.
+# bench TARGET PORT ROUND: SET then GET at -P 1 and -P 16; appends CSV rows
+# "target,test,pipeline,rps,p50,p99,round" to $WORK/results.csv.
 bench() {
-    local target=$1 port=$2 p csv
+    local target=$1 port=$2 round=$3 p csv
     for p in 1 16; do
         printf '+ %s\n' "redis-benchmark -p $port -c $CLIENTS -n $REQUESTS -r $KEYS -P $p -t set,get --csv   ($target)"
         if ! csv="$(timeout "$RUN_TIMEOUT" "$REDIS_BENCH" -h 127.0.0.1 -p "$port" -c "$CLIENTS" \
@@ -147,10 +164,10 @@ bench() {
             error "redis-benchmark against $target failed or ran over ${RUN_TIMEOUT}s"
             return 1
         fi
-        printf '%s\n' "$csv" | awk -F'","' -v t="$target" -v p="$p" '
+        printf '%s\n' "$csv" | awk -F'","' -v t="$target" -v p="$p" -v r="$round" '
             /^"(SET|GET)"/ {
                 gsub(/"/, "", $1); gsub(/"/, "", $NF)
-                printf "%s,%s,%s,%s,%s,%s\n", t, tolower($1), p, $2, $5, $7
+                printf "%s,%s,%s,%s,%s,%s,%s\n", t, tolower($1), p, $2, $5, $7, r
             }' >>"$WORK/results.csv"
     done
 }
@@ -177,11 +194,14 @@ case " $TARGETS " in
     ;;
 esac
 
+# Every target is started first (its port kept in PORT_<target>), then
+# benched RUNS times, interleaved.
+declare -A PORT_OF
 for target in $TARGETS; do
     case $target in
     direct)
         start_redis
-        bench direct "$REDIS_PORT"
+        PORT_OF[$target]="$REDIS_PORT"
         ;;
     nutcracker)
         port="$(free_port)"
@@ -190,19 +210,21 @@ for target in $TARGETS; do
             -o "$WORK/nutcracker.log" </dev/null >/dev/null 2>&1 &
         PIDS+=("$!")
         wait_ping "$port" nutcracker
-        bench nutcracker "$port"
+        PORT_OF[$target]="$port"
         ;;
     chring-proxy)
         port="$(free_port)"
         write_conf "$port" "$WORK/chring-proxy.yml"
+        threads_arg=()
+        [ -z "$THREADS" ] || threads_arg=(--threads "$THREADS")
         "$bin" -c "$WORK/chring-proxy.yml" -s "$(free_port)" -o "$WORK/chring-proxy.log" \
-            </dev/null >"$WORK/chring-proxy.out" 2>&1 &
+            "${threads_arg[@]+"${threads_arg[@]}"}" </dev/null >"$WORK/chring-proxy.out" 2>&1 &
         PIDS+=("$!")
         if ! wait_ping "$port" chring-proxy; then
             tail -n 20 "$WORK/chring-proxy.out" "$WORK/chring-proxy.log" >&2 || true
             exit 1
         fi
-        bench chring-proxy "$port"
+        PORT_OF[$target]="$port"
         ;;
     *)
         error "unknown target '$target' (direct, nutcracker, chring-proxy)"
@@ -211,24 +233,47 @@ for target in $TARGETS; do
     esac
 done
 
+ORDER="$TARGETS"
+REVERSED="$(printf '%s\n' $TARGETS | tac | tr '\n' ' ')"
+for round in $(seq 1 "$RUNS"); do
+    [ "$RUNS" -eq 1 ] || info "round $round of $RUNS"
+    if [ $((round % 2)) -eq 0 ]; then ORDER="$REVERSED"; else ORDER="$TARGETS"; fi
+    for target in $ORDER; do
+        bench "$target" "${PORT_OF[$target]}" "$round"
+    done
+done
+
 mkdir -p "$(dirname "$OUT_JSON")"
-python3 - "$WORK/results.csv" "$OUT_JSON" "$(nproc)" <<'EOF'
-import json, sys
+python3 - "$WORK/results.csv" "$OUT_JSON" "$(nproc)" "$RUNS" "${THREADS:-}" <<'EOF'
+import json, statistics, sys
 
 rows = [l.strip().split(",") for l in open(sys.argv[1]) if l.strip()]
-out = {}
-for target, test, pipe, rps, p50, p99 in rows:
-    out.setdefault(target, {})[f"{test}_p{pipe}"] = {
-        "ops": round(float(rps)),
-        "p50_ms": float(p50),
-        "p99_ms": float(p99),
+runs, threads = int(sys.argv[4]), sys.argv[5]
+per = {}  # (target, run) -> {round: (ops, p50, p99)}
+for target, test, pipe, rps, p50, p99, rnd in rows:
+    per.setdefault((target, f"{test}_p{pipe}"), {})[rnd] = (float(rps), float(p50), float(p99))
+out, ratios = {}, {}
+for (target, run), by_round in per.items():
+    vals = list(by_round.values())
+    out.setdefault(target, {})[run] = {
+        "ops": round(statistics.median(v[0] for v in vals)),
+        "p50_ms": statistics.median(v[1] for v in vals),
+        "p99_ms": statistics.median(v[2] for v in vals),
     }
+    base = per.get(("nutcracker", run), {})
+    rs = [v[0] / base[r][0] for r, v in by_round.items() if r in base and base[r][0]]
+    if rs:
+        ratios[(target, run)] = statistics.median(rs)
 with open(sys.argv[2], "w") as f:
     json.dump(out, f, indent=2, sort_keys=True)
     f.write("\n")
 
 print()
 print(f"redis-benchmark, 50 clients, {sys.argv[3]} cores shared by client, proxy and servers")
+how = f"--threads {threads}" if threads else f"default --threads (one per core: {sys.argv[3]})"
+print(f"chring-proxy with {how}")
+if runs > 1:
+    print(f"medians of {runs} interleaved rounds (ratio: median of the per-round ratios)")
 print()
 print("| target | run | ops/s | p50 ms | p99 ms | ops/s vs nutcracker |")
 print("| --- | --- | ---: | ---: | ---: | ---: |")
@@ -237,8 +282,7 @@ for target in out:
         r = out[target].get(run)
         if r is None:
             continue
-        base = out.get("nutcracker", {}).get(run)
-        ratio = f"{r['ops'] / base['ops']:.2f}x" if base and base["ops"] else "-"
+        ratio = f"{ratios[(target, run)]:.2f}x" if (target, run) in ratios else "-"
         print(f"| {target} | {run} | {r['ops']:,} | {r['p50_ms']:.3f} | {r['p99_ms']:.3f} | {ratio} |")
 print()
 print(f"written: {sys.argv[2]}")

@@ -94,8 +94,25 @@ pub struct Settings {
     pub failure_limit: u32,
     /// `server_retry_timeout:`.
     pub retry_timeout: Duration,
-    /// `tcpkeepalive:` (best effort: `SO_KEEPALIVE` is left to the OS here).
+    /// `server_connections:`: connections per server, per worker.
     pub connections: usize,
+    /// The runtimes that serve clients (`--threads`): each gets its own
+    /// `connections` connections to every server, so a client's requests and
+    /// their replies never leave its thread. Empty: the pool's runtime only.
+    pub workers: Vec<tokio::runtime::Handle>,
+}
+
+thread_local! {
+    /// This thread's worker number (0 unless [`set_worker`] said otherwise):
+    /// which of a server's connection sets its clients use.
+    static WORKER: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+}
+
+/// Declares the calling thread to be worker `i` (the runtime of
+/// `Settings::workers[i]` runs on it): its clients' requests take worker
+/// `i`'s connections. Threads that never call it are worker 0.
+pub fn set_worker(i: usize) {
+    WORKER.with(|w| w.set(i));
 }
 
 /// One server of a pool.
@@ -112,7 +129,8 @@ pub struct Server {
     /// Counters.
     pub stats: ServerStats,
     settings: Arc<Settings>,
-    conns: Vec<mpsc::Sender<Job>>,
+    /// Per worker, its connections' queues.
+    conns: Vec<Vec<mpsc::Sender<Job>>>,
     failures: AtomicU32,
     /// Unix ms until which it is ejected; 0 when not ejected.
     ejected_until: AtomicU64,
@@ -139,8 +157,9 @@ const QUEUE: usize = 4096;
 const BATCH: usize = 256;
 
 impl Server {
-    /// A server with its connection tasks spawned on `rt` (they connect on the
-    /// first request, or now with `preconnect`).
+    /// A server with its connection tasks spawned on every runtime of
+    /// `settings.workers` (`server_connections` each), or on `rt` when there
+    /// is none; they connect on the first request, or now with `preconnect`.
     #[must_use]
     pub fn spawn(
         rt: &tokio::runtime::Handle,
@@ -150,12 +169,21 @@ impl Server {
         preconnect: bool,
     ) -> Arc<Server> {
         let n = settings.connections.max(1);
-        let mut rxs = Vec::with_capacity(n);
-        let mut conns = Vec::with_capacity(n);
-        for _ in 0..n {
-            let (tx, rx) = mpsc::channel(QUEUE);
-            conns.push(tx);
-            rxs.push(rx);
+        let runtimes: Vec<tokio::runtime::Handle> = if settings.workers.is_empty() {
+            vec![rt.clone()]
+        } else {
+            settings.workers.clone()
+        };
+        let mut rxs = Vec::with_capacity(n * runtimes.len());
+        let mut conns = Vec::with_capacity(runtimes.len());
+        for h in &runtimes {
+            let mut set = Vec::with_capacity(n);
+            for _ in 0..n {
+                let (tx, rx) = mpsc::channel(QUEUE);
+                set.push(tx);
+                rxs.push((h.clone(), rx));
+            }
+            conns.push(set);
         }
         let ServerSpec {
             name,
@@ -176,9 +204,9 @@ impl Server {
             down: AtomicBool::new(false),
             health_changed,
         });
-        for rx in rxs {
+        for (h, rx) in rxs {
             let weak = Arc::downgrade(&server);
-            rt.spawn(connection(weak, rx, preconnect));
+            h.spawn(connection(weak, rx, preconnect));
         }
         server
     }
@@ -215,9 +243,16 @@ impl Server {
 
     /// Queues `job` on connection `job.hint % server_connections` (a client's
     /// requests keep their order). Waits when that connection's queue is full.
+    /// The connection is one of the calling thread's worker ([`set_worker`]).
     pub async fn send(&self, job: Job) {
-        let i = job.hint % self.conns.len().max(1);
-        let Some(tx) = self.conns.get(i) else {
+        let w = WORKER.with(std::cell::Cell::get);
+        let set = self
+            .conns
+            .get(w)
+            .or_else(|| self.conns.first())
+            .map_or(&[][..], Vec::as_slice);
+        let i = job.hint % set.len().max(1);
+        let Some(tx) = set.get(i) else {
             let _ = job.reply.send(Err(BackendError::Closed(self.name.clone())));
             return;
         };
@@ -475,7 +510,10 @@ async fn read_replies(
     mut inflight: mpsc::UnboundedReceiver<Inflight>,
     server: ReaderStats,
 ) {
-    let mut buf = BytesMut::with_capacity(16 * 1024);
+    let mut buf = BytesMut::with_capacity(crate::client::READ_CHUNK);
+    // This connection's histograms by command: no lock, no lookup in the
+    // server's map after a command's first reply.
+    let mut hists: Vec<(Arc<str>, Arc<crate::state::Histogram>)> = Vec::new();
     let fail = |e: BackendError| {
         if let Some(s) = server.0.upgrade() {
             match e {
@@ -503,7 +541,17 @@ async fn read_replies(
                         st.out_queue.fetch_sub(1, Relaxed);
                         st.out_queue_bytes.fetch_sub(p.bytes as u64, Relaxed);
                         let us = u64::try_from(p.sent.elapsed().as_micros()).unwrap_or(u64::MAX);
-                        st.latency_of(&p.command).record(us);
+                        let found = hists
+                            .iter()
+                            .find(|(c, _)| Arc::ptr_eq(c, &p.command) || **c == *p.command);
+                        match found {
+                            Some((_, h)) => h.record(us),
+                            None => {
+                                let h = st.latency_of(&p.command);
+                                h.record(us);
+                                hists.push((p.command.clone(), h));
+                            }
+                        }
                         s.success();
                     }
                     if let Some(tx) = p.reply.take() {
@@ -518,6 +566,7 @@ async fn read_replies(
                     return;
                 }
             }
+            crate::client::reserve(&mut buf);
             let read = rd.read_buf(&mut buf);
             let r = match timeout {
                 Some(t) => match tokio::time::timeout_at(p.sent + t, read).await {

@@ -1,7 +1,7 @@
 //! The command line: nutcracker 0.5.0's options, spelled and checked as its
 //! `nc_get_options` (getopt_long with `hVtdDv:o:c:s:i:a:p:m:`) does, plus
 //! chring-proxy's own long options `--control`, `--admin`, `--token-file`
-//! (and `--config`, the issue's alias of `--conf-file`).
+//! (and `--config`, the issue's alias of `--conf-file`) and `--threads`.
 //!
 //! Short options may be grouped (`-dt`) and take their value attached (`-v7`)
 //! or as the next argument (`-v 7`); long ones take `--opt=value` or
@@ -68,6 +68,10 @@ pub struct Args {
     /// HTTP (`Authorization: Bearer`) require, and that lets them and the
     /// stats port bind outside loopback.
     pub token_file: Option<PathBuf>,
+    /// `--threads N`: event-loop threads (each a current-thread runtime with
+    /// its own clients and server connections); `None` = one per available
+    /// core ([`Args::threads`]).
+    pub threads: Option<usize>,
 }
 
 impl Default for Args {
@@ -89,11 +93,25 @@ impl Default for Args {
             control: None,
             admin: None,
             token_file: None,
+            threads: None,
         }
     }
 }
 
+/// Most `--threads`.
+pub const MAX_THREADS: usize = 256;
+
 impl Args {
+    /// The event-loop threads to run: `--threads`, else one per available
+    /// core (`std::thread::available_parallelism`, 1 when unknown), at most
+    /// [`MAX_THREADS`].
+    #[must_use]
+    pub fn threads(&self) -> usize {
+        self.threads
+            .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, usize::from))
+            .clamp(1, MAX_THREADS)
+    }
+
     /// The stats address: `-a` if given, else loopback, or nutcracker's
     /// `0.0.0.0` when a token is configured.
     #[must_use]
@@ -132,6 +150,8 @@ pub enum CliError {
     MbufRange,
     /// A positional argument.
     Unexpected(String),
+    /// `--threads` out of 1..=[`MAX_THREADS`].
+    ThreadsRange,
 }
 
 impl fmt::Display for CliError {
@@ -151,6 +171,9 @@ impl fmt::Display for CliError {
                 "mbuf chunk size must be between {MBUF_MIN_SIZE} and {MBUF_MAX_SIZE} bytes"
             ),
             CliError::Unexpected(a) => write!(f, "unexpected argument '{a}'"),
+            CliError::ThreadsRange => {
+                write!(f, "option --threads must be between 1 and {MAX_THREADS}")
+            }
         }
     }
 }
@@ -174,7 +197,7 @@ fn address(opt: &str, v: &str) -> Result<SocketAddr, CliError> {
 }
 
 /// The options that take a value, by short letter (`None` for long-only).
-const LONG: [(&str, Option<char>, bool); 17] = [
+const LONG: [(&str, Option<char>, bool); 18] = [
     ("help", Some('h'), false),
     ("version", Some('V'), false),
     ("test-conf", Some('t'), false),
@@ -192,6 +215,7 @@ const LONG: [(&str, Option<char>, bool); 17] = [
     ("control", None, true),
     ("admin", None, true),
     ("token-file", None, true),
+    ("threads", None, true),
 ];
 
 fn takes_value(c: char) -> bool {
@@ -291,6 +315,17 @@ fn apply(args: &mut Args, key: &str, display: &str, value: Option<&str>) -> Resu
                     .into(),
             );
         }
+        "threads" => {
+            let v = need(value)
+                .and_then(atoi)
+                .ok_or_else(|| CliError::NeedsNumber("--threads".into()))?;
+            args.threads = Some(
+                usize::try_from(v)
+                    .ok()
+                    .filter(|v| (1..=MAX_THREADS).contains(v))
+                    .ok_or(CliError::ThreadsRange)?,
+            );
+        }
         _ => return Err(CliError::Invalid(display.to_owned())),
     }
     Ok(())
@@ -386,6 +421,7 @@ Usage: chring-proxy [-?hVdDt] [-v verbosity level] [-o output file]
                     [-c conf file] [-s stats port] [-a stats addr]
                     [-i stats interval] [-p pid file] [-m mbuf size]
                     [--control addr] [--admin addr] [--token-file file]
+                    [--threads N]
 
 Options:
   -h, --help             : this help
@@ -404,6 +440,8 @@ Options:
       --control=S        : serve the control line protocol on host:port S (default: off)
       --admin=S          : serve admin HTTP (/metrics, /api) on host:port S (default: off)
       --token-file=S     : token required by control and admin; allows non-loopback binds
+      --threads=N        : event-loop threads, each with its own clients and server
+                           connections (default: one per core, here {cores})
 ",
         lvl = crate::log::LEVEL_DEFAULT,
         min = crate::log::LEVEL_MIN,
@@ -414,6 +452,7 @@ Options:
         sat = DEFAULT_STATS_ADDR_WITH_TOKEN,
         iv = DEFAULT_STATS_INTERVAL_MS,
         mb = DEFAULT_MBUF_SIZE,
+        cores = Args::default().threads(),
     )
 }
 
@@ -435,6 +474,27 @@ mod tests {
         assert_eq!(a.mbuf_size, 16_384);
         assert_eq!(a.stats_addr(false), "127.0.0.1");
         assert_eq!(a.stats_addr(true), "0.0.0.0");
+        assert_eq!(a.threads, None);
+        let cores = std::thread::available_parallelism().map_or(1, usize::from);
+        assert_eq!(a.threads(), cores.min(MAX_THREADS));
+    }
+
+    #[test]
+    fn threads_option() {
+        assert_eq!(p(&["--threads", "1"]).unwrap().threads(), 1);
+        assert_eq!(p(&["--threads=3"]).unwrap().threads, Some(3));
+        assert_eq!(p(&["--threads=256"]).unwrap().threads(), 256);
+        let e = |a: &[&str]| p(a).unwrap_err().to_string();
+        assert_eq!(
+            e(&["--threads", "0"]),
+            "option --threads must be between 1 and 256"
+        );
+        assert_eq!(
+            e(&["--threads=257"]),
+            "option --threads must be between 1 and 256"
+        );
+        assert_eq!(e(&["--threads", "x"]), "option --threads requires a number");
+        assert_eq!(e(&["--threads"]), "option --threads requires a number");
     }
 
     #[test]

@@ -57,10 +57,11 @@ pub async fn serve(pool: Arc<Pool>, sock: TcpStream, mut stop: watch::Receiver<b
     let (mut rd, wr) = sock.into_split();
     let (tx, rx) = mpsc::channel::<Reply>(pool.limits.max_pipeline.max(1));
     let writer = tokio::spawn(write_replies(pool.clone(), wr, rx));
-    let mut buf = BytesMut::with_capacity(16 * 1024);
+    let mut buf = BytesMut::with_capacity(READ_CHUNK);
     let mut st = State {
         authed: pool.cfg.redis_auth.is_none(),
         args: Vec::new(),
+        argv: Vec::new(),
         hint: CLIENTS.fetch_add(1, Relaxed),
     };
     let redis = pool.cfg.redis;
@@ -89,6 +90,7 @@ pub async fn serve(pool: Arc<Pool>, sock: TcpStream, mut stop: watch::Receiver<b
         if *stop.borrow() {
             break;
         }
+        reserve(&mut buf);
         tokio::select! {
             n = rd.read_buf(&mut buf) => match n {
                 Ok(0) => {
@@ -110,9 +112,24 @@ pub async fn serve(pool: Arc<Pool>, sock: TcpStream, mut stop: watch::Receiver<b
     let _ = writer.await;
 }
 
+/// Read buffers grow by this much when they run low.
+pub(crate) const READ_CHUNK: usize = 16 * 1024;
+
+/// Keeps at least a quarter of [`READ_CHUNK`] free in `buf` before a read,
+/// so that reading after many split-off frames takes one allocation of a
+/// whole chunk (or none, when the frames are gone and the space is reused)
+/// rather than the few bytes `read_buf` would reserve.
+pub(crate) fn reserve(buf: &mut BytesMut) {
+    if buf.capacity() - buf.len() < READ_CHUNK / 4 {
+        buf.reserve(READ_CHUNK);
+    }
+}
+
 struct State {
     authed: bool,
     args: Vec<Range<usize>>,
+    /// The arguments of the request being handled (kept for its capacity).
+    argv: Vec<Bytes>,
     hint: usize,
 }
 
@@ -139,6 +156,61 @@ fn err(pool: &Pool, text: &str) -> Bytes {
     }
 }
 
+thread_local! {
+    /// Command names as shared strings, made once per thread and name (the
+    /// names that reach a server are a fixed set: the known commands).
+    static NAMES: std::cell::RefCell<std::collections::HashMap<Box<str>, Arc<str>>> =
+        std::cell::RefCell::new(std::collections::HashMap::new());
+}
+
+/// Most names [`NAMES`] keeps per thread; past it a name is allocated per use.
+const MAX_NAMES: usize = 512;
+
+/// `command` as an `Arc<str>`, without an allocation after its first use on
+/// this thread.
+fn name_arc(command: &str) -> Arc<str> {
+    NAMES.with(|m| {
+        let mut m = m.borrow_mut();
+        if let Some(a) = m.get(command) {
+            return a.clone();
+        }
+        let a: Arc<str> = Arc::from(command);
+        if m.len() < MAX_NAMES {
+            m.insert(Box::from(command), a.clone());
+        }
+        a
+    })
+}
+
+/// The lower-case form of a command name, on the stack when it is short
+/// (every command chring-proxy knows is).
+enum Lower {
+    Short([u8; 24], usize),
+    Long(String),
+}
+
+impl Lower {
+    fn of(name: &[u8]) -> Lower {
+        let mut b = [0u8; 24];
+        match b.get_mut(..name.len()) {
+            Some(dst) if std::str::from_utf8(name).is_ok() => {
+                dst.copy_from_slice(name);
+                dst.make_ascii_lowercase();
+                Lower::Short(b, name.len())
+            }
+            _ => Lower::Long(String::from_utf8_lossy(name).to_ascii_lowercase()),
+        }
+    }
+
+    fn as_str(&self) -> &str {
+        match self {
+            // A lower-cased copy of valid UTF-8 (checked in `of`) is UTF-8.
+            Lower::Short(b, n) => std::str::from_utf8(b.get(..*n).unwrap_or(&[])).unwrap_or(""),
+            Lower::Long(s) => s,
+        }
+    }
+}
+
 /// Forwards one request for `key`; the reply arrives on the returned channel.
 async fn forward(
     pool: &Pool,
@@ -156,7 +228,7 @@ async fn forward(
                     bytes,
                     expect,
                     reply: tx,
-                    command: Arc::from(command),
+                    command: name_arc(command),
                     guard,
                     hint,
                 })
@@ -301,18 +373,28 @@ async fn redis_step(pool: &Arc<Pool>, buf: &mut BytesMut, st: &mut State) -> Ste
         }
     };
     let frame = buf.split_to(len).freeze();
-    let args: Vec<Bytes> = st.args.iter().map(|r| frame.slice(r.clone())).collect();
+    let mut args = std::mem::take(&mut st.argv);
+    args.clear();
+    args.extend(st.args.iter().map(|r| frame.slice(r.clone())));
+    let step = redis_command(pool, &frame, &args, st).await;
+    args.clear();
+    st.argv = args;
+    step
+}
+
+async fn redis_command(pool: &Arc<Pool>, frame: &Bytes, args: &[Bytes], st: &mut State) -> Step {
     let Some(name) = args.first() else {
         return Step::More;
     };
-    let cmd = String::from_utf8_lossy(name).to_ascii_lowercase();
+    let lower = Lower::of(name);
+    let cmd = lower.as_str();
     let arity = |n: usize| args.len() >= n;
     let wrong = |cmd: &str| {
         ready(&resp::error(&format!(
             "ERR wrong number of arguments for '{cmd}' command"
         )))
     };
-    match cmd.as_str() {
+    match cmd {
         "auth" => {
             return match (&pool.cfg.redis_auth, args.get(1)) {
                 (_, None) => wrong("auth"),
@@ -360,21 +442,21 @@ async fn redis_step(pool: &Arc<Pool>, buf: &mut BytesMut, st: &mut State) -> Ste
         }
         _ => {}
     }
-    if KEYED.contains(&cmd.as_str()) {
+    if KEYED.contains(&cmd) {
         let Some(key) = args.get(1) else {
-            return wrong(&cmd);
+            return wrong(cmd);
         };
-        let rx = forward(pool, key, frame.clone(), Expect::Resp, &cmd, st.hint).await;
+        let rx = forward(pool, key, frame.clone(), Expect::Resp, cmd, st.hint).await;
         return Step::Reply(Reply::Wait(rx));
     }
-    match cmd.as_str() {
+    match cmd {
         "eval" | "evalsha" => {
             let numkeys = args
                 .get(2)
                 .and_then(|n| std::str::from_utf8(n).ok()?.parse::<usize>().ok());
             match (numkeys, args.get(3)) {
                 (Some(n), Some(key)) if n >= 1 => {
-                    let rx = forward(pool, key, frame.clone(), Expect::Resp, &cmd, st.hint).await;
+                    let rx = forward(pool, key, frame.clone(), Expect::Resp, cmd, st.hint).await;
                     Step::Reply(Reply::Wait(rx))
                 }
                 _ => ready(&resp::error(&format!(
@@ -384,12 +466,12 @@ async fn redis_step(pool: &Arc<Pool>, buf: &mut BytesMut, st: &mut State) -> Ste
             }
         }
         "mget" | "del" | "unlink" | "exists" | "touch" if arity(2) => {
-            split(pool, &cmd, &args[1..], 1, st.hint).await
+            split(pool, cmd, &args[1..], 1, st.hint).await
         }
         "mset" if args.len() >= 3 && args.len() % 2 == 1 => {
-            split(pool, &cmd, &args[1..], 2, st.hint).await
+            split(pool, cmd, &args[1..], 2, st.hint).await
         }
-        "mget" | "del" | "unlink" | "exists" | "touch" | "mset" => wrong(&cmd),
+        "mget" | "del" | "unlink" | "exists" | "touch" | "mset" => wrong(cmd),
         "keys" if args.len() == 2 => {
             let servers = pool.live_servers();
             let mut rxs = Vec::with_capacity(servers.len());
@@ -400,7 +482,7 @@ async fn redis_step(pool: &Arc<Pool>, buf: &mut BytesMut, st: &mut State) -> Ste
                     bytes: frame.clone(),
                     expect: Expect::Resp,
                     reply: tx,
-                    command: Arc::from("keys"),
+                    command: name_arc("keys"),
                     guard: None,
                     hint: st.hint,
                 })
@@ -467,7 +549,7 @@ async fn split(pool: &Arc<Pool>, cmd: &str, keyargs: &[Bytes], step: usize, hint
                 bytes: Bytes::from(resp::command(&parts)),
                 expect: Expect::Resp,
                 reply: tx,
-                command: Arc::from(cmd),
+                command: name_arc(cmd),
                 guard: guards.pop(),
                 hint,
             })
@@ -500,8 +582,8 @@ async fn memcache_step(pool: &Arc<Pool>, buf: &mut BytesMut, hint: usize) -> Ste
         }
     };
     let frame = buf.split_to(req.len).freeze();
-    let name =
-        String::from_utf8_lossy(frame.get(req.name.clone()).unwrap_or(&[])).to_ascii_lowercase();
+    let lower = Lower::of(frame.get(req.name.clone()).unwrap_or(&[]));
+    let name = lower.as_str();
     match req.command {
         Command::Refused(e) => ready(format!("{e}\r\n").as_bytes()),
         Command::Quit => Step::Reply(Reply::Close(Bytes::new())),
@@ -528,7 +610,7 @@ async fn memcache_step(pool: &Arc<Pool>, buf: &mut BytesMut, hint: usize) -> Ste
                 &key,
                 bytes,
                 Expect::Memcache(ReplyShape::Line),
-                &name,
+                name,
                 hint,
             )
             .await;
@@ -546,7 +628,7 @@ async fn memcache_step(pool: &Arc<Pool>, buf: &mut BytesMut, hint: usize) -> Ste
                     key,
                     frame.clone(),
                     Expect::Memcache(ReplyShape::Values),
-                    &name,
+                    name,
                     hint,
                 )
                 .await;
@@ -580,7 +662,7 @@ async fn memcache_step(pool: &Arc<Pool>, buf: &mut BytesMut, hint: usize) -> Ste
                     bytes: Bytes::from(line),
                     expect: Expect::Memcache(ReplyShape::Values),
                     reply: tx,
-                    command: Arc::from(name.as_str()),
+                    command: name_arc(name),
                     guard: None,
                     hint,
                 })

@@ -63,11 +63,29 @@ pub struct Proxy {
 impl Proxy {
     /// Binds every pool's `listen`, starts its health task (and connects to
     /// its servers with `preconnect`), and returns once every pool listens.
-    /// Call inside a tokio multi-thread runtime.
+    /// Everything runs on the calling runtime (of either flavour).
     ///
     /// # Errors
     /// A pool whose placement cannot be built, or a `listen` that cannot be bound.
     pub async fn start(config: ProxyConfig) -> anyhow::Result<Arc<Proxy>> {
+        Self::start_on(config, Vec::new()).await
+    }
+
+    /// [`Proxy::start`] with client connections served by `workers`
+    /// (`--threads`: one current-thread runtime per core, the calling one
+    /// first, each on a thread that called [`backend::set_worker`] with its
+    /// position). Each pool still listens once, on the calling runtime, and
+    /// hands its clients to the workers in turn; every worker has its own
+    /// `server_connections` connections to every server, so a request and
+    /// its reply never change threads. Health, control and stats stay on the
+    /// calling runtime. With no workers, as [`Proxy::start`].
+    ///
+    /// # Errors
+    /// As [`Proxy::start`].
+    pub async fn start_on(
+        config: ProxyConfig,
+        workers: Vec<tokio::runtime::Handle>,
+    ) -> anyhow::Result<Arc<Proxy>> {
         let rt = tokio::runtime::Handle::current();
         let events: Events = Arc::default();
         let (stop, _) = watch::channel(false);
@@ -78,7 +96,13 @@ impl Proxy {
             let listen = cfg.listen.clone();
             let name = cfg.name.clone();
             let backlog = cfg.backlog;
-            let pool = Pool::new(cfg, config.limits, events.clone(), rt.clone())?;
+            let pool = Pool::new_on(
+                cfg,
+                config.limits,
+                events.clone(),
+                rt.clone(),
+                workers.clone(),
+            )?;
             let addr: SocketAddr = tokio::net::lookup_host(&listen)
                 .await
                 .with_context(|| format!("pool '{name}': listen {listen}"))?
@@ -176,6 +200,11 @@ impl Proxy {
 async fn accept(pool: Arc<Pool>, l: TcpListener, mut stop: watch::Receiver<bool>) {
     // `mode: http` pools: one backend client for the pool's connections.
     let http_pool = pool.is_http().then(|| http::HttpPool::new(pool.clone()));
+    // Each client is served on the next of the pool's worker runtimes in
+    // turn (`--threads`), on this runtime when there are none. HTTP pools
+    // stay here, with the pool's one backend client.
+    let mut next = 0usize;
+    let workers: &[tokio::runtime::Handle] = if pool.is_http() { &[] } else { pool.workers() };
     loop {
         let (sock, peer) = tokio::select! {
             r = l.accept() => match r {
@@ -201,14 +230,71 @@ async fn accept(pool: Arc<Pool>, l: TcpListener, mut stop: watch::Receiver<bool>
         let p = pool.clone();
         let stop = stop.clone();
         let h = http_pool.clone();
-        tokio::spawn(async move {
-            match (p.cfg.mode, h) {
-                (config::Mode::Tcp, _) => tcp::serve(p.clone(), sock, peer, stop).await,
-                (_, Some(h)) => http::serve(h, sock, stop).await,
-                _ => client::serve(p.clone(), sock, stop).await,
+        let Some(handoff) = Handoff::new(sock, workers, &mut next) else {
+            pool.stats.client_connections.fetch_sub(1, Relaxed);
+            pool.stats.client_err.fetch_add(1, Relaxed);
+            continue;
+        };
+        handoff.spawn(move |sock| async move {
+            match (sock, p.cfg.mode, h) {
+                (Ok(sock), config::Mode::Tcp, _) => tcp::serve(p.clone(), sock, peer, stop).await,
+                (Ok(sock), _, Some(h)) => http::serve(h, sock, stop).await,
+                (Ok(sock), _, None) => client::serve(p.clone(), sock, stop).await,
+                (Err(e), ..) => {
+                    ::log::warn!("pool '{}': registering a client: {e}", p.cfg.name);
+                    p.stats.client_err.fetch_add(1, Relaxed);
+                }
             }
             p.stats.client_connections.fetch_sub(1, Relaxed);
         });
+    }
+}
+
+/// A client socket on its way to the runtime that will serve it.
+enum Handoff {
+    /// Served here (no workers).
+    Here(tokio::net::TcpStream),
+    /// Deregistered here, registered again on the worker's reactor.
+    Worker(std::net::TcpStream, tokio::runtime::Handle),
+}
+
+impl Handoff {
+    /// Picks the worker after `next` (round robin); `None` when the socket
+    /// cannot leave this runtime's reactor.
+    fn new(
+        sock: tokio::net::TcpStream,
+        workers: &[tokio::runtime::Handle],
+        next: &mut usize,
+    ) -> Option<Handoff> {
+        let Some(h) = workers.get(*next % workers.len().max(1)) else {
+            return Some(Handoff::Here(sock));
+        };
+        *next = next.wrapping_add(1);
+        match sock.into_std() {
+            Ok(s) => Some(Handoff::Worker(s, h.clone())),
+            Err(e) => {
+                ::log::warn!("handing a client to a worker: {e}");
+                None
+            }
+        }
+    }
+
+    /// Runs `serve` with the socket on the chosen runtime (an error when
+    /// the worker's reactor refuses it).
+    fn spawn<F>(
+        self,
+        serve: impl FnOnce(std::io::Result<tokio::net::TcpStream>) -> F + Send + 'static,
+    ) where
+        F: std::future::Future<Output = ()> + Send + 'static,
+    {
+        match self {
+            Handoff::Here(sock) => {
+                tokio::spawn(serve(Ok(sock)));
+            }
+            Handoff::Worker(sock, h) => {
+                h.spawn(async move { serve(tokio::net::TcpStream::from_std(sock)).await });
+            }
+        }
     }
 }
 

@@ -6,9 +6,10 @@
 //! (print and exit 0), `-t` (check the file, exit 0 or 1), the logger (`-v`,
 //! `-o`), `-d` (double fork, `setsid`, stdio onto /dev/null; the working
 //! directory is kept, as nutcracker keeps it), the pid file (`-p`, removed on
-//! exit), then the pools. Unlike nutcracker, the configuration file and the
-//! bind policy are checked before daemonizing, so their errors reach the
-//! terminal.
+//! exit), the event-loop threads (`--threads`, one current-thread tokio
+//! runtime each, this thread's first), then the pools. Unlike nutcracker, the
+//! configuration file and the bind policy are checked before daemonizing, so
+//! their errors reach the terminal.
 //!
 //! Signals, as nutcracker's `nc_signal.c` handles them: SIGHUP reopens the
 //! `-o` file, SIGTTIN / SIGTTOU raise / lower the log level by one, SIGUSR1
@@ -135,9 +136,22 @@ fn prepare(args: &Args) -> anyhow::Result<ExitCode> {
         std::env::consts::OS,
         std::env::consts::ARCH
     ));
-    let rt = tokio::runtime::Builder::new_multi_thread()
+    // One current-thread runtime per event-loop thread (`--threads`): this
+    // thread's serves the pools' listeners, health, control, admin and stats,
+    // and its share of the clients; each worker thread serves its share with
+    // connections of its own to every server.
+    let threads = args.threads();
+    let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
+    let workers = Workers::start(threads.saturating_sub(1))?;
+    let handles = if threads > 1 {
+        std::iter::once(rt.handle().clone())
+            .chain(workers.handles.iter().cloned())
+            .collect()
+    } else {
+        Vec::new()
+    };
     let surfaces = Surfaces {
         stats: stats_addrs,
         stats_interval: Duration::from_millis(args.stats_interval_ms),
@@ -145,11 +159,74 @@ fn prepare(args: &Args) -> anyhow::Result<ExitCode> {
         admin: args.admin,
         token,
     };
-    let code = rt.block_on(run(config, surfaces, logger));
+    let code = rt.block_on(run(config, surfaces, logger, handles));
     rt.shutdown_timeout(Duration::from_secs(5));
+    drop(workers);
     drop(pid_file);
     chring_proxy::log::always(format_args!("done, rabbit done"));
     Ok(code)
+}
+
+/// The worker threads of `--threads N` (N - 1 of them; the main thread is
+/// worker 0), each blocked on its current-thread runtime until dropped.
+struct Workers {
+    handles: Vec<tokio::runtime::Handle>,
+    threads: Vec<(
+        std::thread::JoinHandle<()>,
+        tokio::sync::oneshot::Sender<()>,
+    )>,
+}
+
+impl Workers {
+    /// Starts `n` worker threads, numbered 1..=n for
+    /// [`chring_proxy::backend::set_worker`].
+    fn start(n: usize) -> anyhow::Result<Workers> {
+        let mut w = Workers {
+            handles: Vec::with_capacity(n),
+            threads: Vec::with_capacity(n),
+        };
+        for i in 1..=n {
+            let (htx, hrx) = std::sync::mpsc::sync_channel(1);
+            let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+            let t = std::thread::Builder::new()
+                .name(format!("chring-proxy-{i}"))
+                .spawn(move || {
+                    chring_proxy::backend::set_worker(i);
+                    match tokio::runtime::Builder::new_current_thread()
+                        .enable_all()
+                        .build()
+                    {
+                        Ok(rt) => {
+                            let _ = htx.send(Ok(rt.handle().clone()));
+                            rt.block_on(async {
+                                let _ = stopped.await;
+                            });
+                            rt.shutdown_timeout(Duration::from_secs(1));
+                        }
+                        Err(e) => {
+                            let _ = htx.send(Err(e));
+                        }
+                    }
+                })
+                .map_err(|e| anyhow::anyhow!("starting worker thread {i}: {e}"))?;
+            let h = hrx
+                .recv()
+                .map_err(|_| anyhow::anyhow!("worker thread {i} ended at start"))?
+                .map_err(|e| anyhow::anyhow!("worker thread {i}: runtime: {e}"))?;
+            w.handles.push(h);
+            w.threads.push((t, stop));
+        }
+        Ok(w)
+    }
+}
+
+impl Drop for Workers {
+    fn drop(&mut self) {
+        for (t, stop) in self.threads.drain(..) {
+            let _ = stop.send(());
+            let _ = t.join();
+        }
+    }
 }
 
 /// The pid file, removed when dropped (nutcracker's `nc_remove_pidfile`).
@@ -259,6 +336,7 @@ async fn run(
     config: ProxyConfig,
     surfaces: Surfaces,
     logger: &'static chring_proxy::log::Logger,
+    workers: Vec<tokio::runtime::Handle>,
 ) -> ExitCode {
     use tokio::signal::unix::{SignalKind, signal};
     let kinds = [
@@ -298,7 +376,7 @@ async fn run(
     drop(tx);
 
     let pools = config.pool_names();
-    let proxy = match Proxy::start(config).await {
+    let proxy = match Proxy::start_on(config, workers).await {
         Ok(p) => p,
         Err(e) => {
             let e = format!("{e:#}").replace('\n', " ");

@@ -90,6 +90,22 @@ impl Pool {
         events: Events,
         rt: tokio::runtime::Handle,
     ) -> anyhow::Result<Arc<Pool>> {
+        Self::new_on(cfg, limits, events, rt, Vec::new())
+    }
+
+    /// [`Pool::new`] with several worker runtimes (`--threads`): every
+    /// server gets `server_connections` connections on each of `workers`
+    /// (see [`Settings::workers`]); with none, on `rt` only.
+    ///
+    /// # Errors
+    /// The placement refused the servers.
+    pub fn new_on(
+        cfg: PoolConfig,
+        limits: Limits,
+        events: Events,
+        rt: tokio::runtime::Handle,
+        workers: Vec<tokio::runtime::Handle>,
+    ) -> anyhow::Result<Arc<Pool>> {
         let settings = Arc::new(Settings {
             redis: cfg.redis,
             auth: cfg.redis_auth.clone(),
@@ -100,6 +116,7 @@ impl Pool {
             failure_limit: cfg.server_failure_limit,
             retry_timeout: Duration::from_millis(cfg.server_retry_timeout_ms),
             connections: usize::try_from(cfg.server_connections).unwrap_or(1),
+            workers,
         });
         let health_changed = Arc::new(Notify::new());
         let servers: Vec<Arc<Server>> = cfg
@@ -180,6 +197,13 @@ impl Pool {
         } else {
             (Arc::new(full.with_up(ups)?), (0..servers.len()).collect())
         })
+    }
+
+    /// The worker runtimes that serve its clients (`--threads`); empty when
+    /// it serves them on the runtime it was started on.
+    #[must_use]
+    pub fn workers(&self) -> &[tokio::runtime::Handle] {
+        &self.settings.workers
     }
 
     /// The routing now.
