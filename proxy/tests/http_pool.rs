@@ -13,11 +13,32 @@ use std::time::{Duration, Instant};
 use chring_proxy::state::Control;
 use http_support::{Backends, Client};
 
+/// A free port of 127.0.0.1 never handed out before in this process (the
+/// tests run in parallel, and a port released by one pick can be picked
+/// again: `listen:`s and dead servers must differ).
+fn port() -> u16 {
+    static TAKEN: std::sync::Mutex<Vec<u16>> = std::sync::Mutex::new(Vec::new());
+    let mut taken = TAKEN
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let mut held = Vec::new();
+    for _ in 0..1000 {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let p = l.local_addr().unwrap().port();
+        held.push(l);
+        if !taken.contains(&p) {
+            taken.push(p);
+            return p;
+        }
+    }
+    panic!("no free port");
+}
+
 /// A pool `name` of `mode: http` over `backends`, with `extra` directives.
 fn pool_yaml(name: &str, backends: &Backends, extra: &str) -> String {
     format!(
         "{name}:\n  listen: 127.0.0.1:{}\n  mode: http\n{extra}  servers:\n{}",
-        common::free_port(),
+        port(),
         backends.yaml()
     )
 }
@@ -210,8 +231,8 @@ fn bodies_stream_both_ways() {
 #[test]
 fn error_answers_and_retries() {
     let backends = Backends::start(2);
-    let dead1 = common::free_port();
-    let dead2 = common::free_port();
+    let dead1 = port();
+    let dead2 = port();
     let yaml = format!(
         "web:\n  listen: 127.0.0.1:{}\n  mode: http\n  timeout: 300\n  check_interval: 0\n  \
          distribution: ring\n  servers:\n{}\
@@ -219,10 +240,10 @@ fn error_answers_and_retries() {
          servers:\n   - 127.0.0.1:{dead1}:1 d1\n   - 127.0.0.1:{dead2}:1 d2\n\
          half:\n  listen: 127.0.0.1:{}\n  mode: http\n  check_interval: 0\n  distribution: ring\n  \
          servers:\n   - 127.0.0.1:{dead1}:1 d1\n   - 127.0.0.1:{}:1 live\n",
-        common::free_port(),
+        port(),
         backends.yaml(),
-        common::free_port(),
-        common::free_port(),
+        port(),
+        port(),
         backends.port(0)
     );
     let run = common::start(&yaml);
@@ -440,11 +461,7 @@ fn nginx_backends() {
         }
     }
     let _rm = Rm(dir.clone());
-    let ports = [
-        common::free_port(),
-        common::free_port(),
-        common::free_port(),
-    ];
+    let ports = [port(), port(), port()];
     let d = dir.display();
     let mut conf = format!(
         "daemon off;\nmaster_process off;\nworker_processes 1;\npid {d}/nginx.pid;\n\
