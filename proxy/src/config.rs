@@ -62,7 +62,8 @@ impl ProxyConfig {
     ///
     /// # Errors
     /// Every error of [`chring_config::twemproxy::parse_pools`] (each names its
-    /// line), a pool without `listen:`, two pools on one `listen:`, and pools
+    /// line), a pool without `listen:`, two pools on one `listen:` (port 0,
+    /// a free port the system picks, may repeat), and pools
     /// beyond the proxy's capacity.
     pub fn parse(text: &str) -> anyhow::Result<ProxyConfig> {
         let pools = chring_config::twemproxy::parse_pools(text)?;
@@ -70,7 +71,12 @@ impl ProxyConfig {
             if p.listen.is_empty() {
                 bail!("line {}: pool '{}' has no 'listen:'", p.line, p.name);
             }
-            if let Some(q) = pools[..i].iter().find(|q| q.listen == p.listen) {
+            // Port 0 asks the system for a free port: never shared.
+            let ephemeral = p.listen.ends_with(":0");
+            if let Some(q) = pools[..i]
+                .iter()
+                .find(|q| q.listen == p.listen && !ephemeral)
+            {
                 bail!(
                     "line {}: pool '{}' listens on {} as pool '{}' does",
                     p.line,
@@ -169,5 +175,11 @@ mod tests {
             let e = format!("{:#}", ProxyConfig::parse(text).unwrap_err());
             assert!(e.contains(msg), "{e}");
         }
+        // Port 0 is a free port per pool, never a clash.
+        let c = ProxyConfig::parse(
+            "a:\n  listen: 127.0.0.1:0\n  servers:\n   - h:1:1\nb:\n  listen: 127.0.0.1:0\n  servers:\n   - h:1:1\n",
+        )
+        .unwrap();
+        assert_eq!(c.pools.len(), 2);
     }
 }

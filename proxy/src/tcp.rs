@@ -48,10 +48,11 @@ const CHUNK: usize = 16 * 1024;
 const DEFAULT_GRACE: Duration = Duration::from_secs(5);
 
 /// The key a tcp pool hashes for `peer`: its IP address as text (an
-/// IPv4-mapped IPv6 address as IPv4), without the port.
+/// IPv4-mapped IPv6 address as IPv4), without the port; the same key as an
+/// HTTP pool's `hash_key: source`.
 #[must_use]
-pub fn source_key(peer: SocketAddr) -> String {
-    peer.ip().to_canonical().to_string()
+pub fn source_key(peer: SocketAddr) -> crate::http_key::SourceKey {
+    crate::http_key::SourceKey::new(peer.ip())
 }
 
 /// How a forwarded connection ended.

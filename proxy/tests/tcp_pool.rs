@@ -219,8 +219,8 @@ fn payload(seed: u64, i: u64) -> Vec<u8> {
 
 fn yaml(pool: &str, extra: &str, servers: &[(&str, String)]) -> String {
     let mut y = format!(
-        "{pool}:\n  listen: 127.0.0.1:{}\n  mode: tcp\n{extra}  servers:\n",
-        free_port()
+        // Port 0: the system picks a free port per pool (`Running::port`).
+        "{pool}:\n  listen: 127.0.0.1:0\n  mode: tcp\n{extra}  servers:\n"
     );
     for (name, addr) in servers {
         y.push_str(&format!("   - {addr}:1 {name}\n"));
