@@ -190,6 +190,7 @@ impl std::fmt::Display for Algorithm {
 /// `host-sim lb-compare`.
 #[derive(Debug, Args)]
 #[command(
+    args_override_self = true,
     after_help = "Backends: ok-0 .. ok-(N-3) answer in base + U(0, jitter) ms, \
     slow-(N-2) takes --slow-ms more, failing-(N-1) answers 500 to --fail-share of its \
     requests (or, with --fail-mode refuse, refuses every connection); every backend has \
