@@ -80,11 +80,24 @@ pub enum Distribution {
     /// chring's ring with bounded loads (a server at its capacity of requests in
     /// flight passes keys to its successor).
     Bounded,
+    /// Unkeyed: smooth weighted round robin (nginx's).
+    RoundRobin,
+    /// Unkeyed: the less loaded of two random servers (power of two choices).
+    P2c,
+    /// Unkeyed: weighted least connections (fewest requests or connections in
+    /// flight per unit of weight; nginx's tie-break).
+    LeastConn,
+    /// Unkeyed: peak EWMA of response time times load (Finagle's and Linkerd's
+    /// "response time" balancer).
+    PeakEwma,
+    /// Unkeyed: a health score folding errors and latency together, so a
+    /// failing server is deprioritised before it is ejected.
+    HealthScore,
 }
 
 impl Distribution {
     /// Every value, as written in the file.
-    pub const NAMES: [&'static str; 8] = [
+    pub const NAMES: [&'static str; 13] = [
         "ketama",
         "modula",
         "random",
@@ -93,8 +106,13 @@ impl Distribution {
         "jump",
         "rendezvous",
         "bounded",
+        "round_robin",
+        "p2c",
+        "least_conn",
+        "peak_ewma",
+        "health_score",
     ];
-    const ALL: [Distribution; 8] = [
+    const ALL: [Distribution; 13] = [
         Self::Ketama,
         Self::Modula,
         Self::Random,
@@ -103,6 +121,11 @@ impl Distribution {
         Self::Jump,
         Self::Rendezvous,
         Self::Bounded,
+        Self::RoundRobin,
+        Self::P2c,
+        Self::LeastConn,
+        Self::PeakEwma,
+        Self::HealthScore,
     ];
 
     /// Its name in the file.
@@ -125,6 +148,21 @@ impl Distribution {
     #[must_use]
     pub fn is_nutcracker(self) -> bool {
         matches!(self, Self::Ketama | Self::Modula | Self::Random)
+    }
+
+    /// `true` when a key decides the server (`false` for `random` and the
+    /// load-aware balancers, which pick per request or connection).
+    #[must_use]
+    pub fn is_keyed(self) -> bool {
+        !matches!(
+            self,
+            Self::Random
+                | Self::RoundRobin
+                | Self::P2c
+                | Self::LeastConn
+                | Self::PeakEwma
+                | Self::HealthScore
+        )
     }
 }
 
@@ -418,7 +456,8 @@ fn build_pool(name: &str, line: usize, body: &Node) -> anyhow::Result<PoolConfig
                 p.distribution = Distribution::from_name(s).ok_or_else(|| {
                     anyhow!(
                         "line {l}: distribution: unknown '{s}' (nutcracker has ketama, modula, \
-                         random; chring-proxy adds ring, maglev, jump, rendezvous, bounded)"
+                         random; chring-proxy adds ring, maglev, jump, rendezvous, bounded, \
+                         round_robin, p2c, least_conn, peak_ewma, health_score)"
                     )
                 })?;
             }
@@ -603,6 +642,11 @@ pub fn build_router(p: &PoolConfig) -> anyhow::Result<TwemproxyRouter> {
         Distribution::Random => bail!(
             "distribution: random is not supported: nutcracker picks a random server per \
              request, so no key has a server (use ketama or modula)"
+        ),
+        d if !d.is_keyed() => bail!(
+            "distribution: {} is not supported: chring-proxy picks its server per request or \
+             connection, by load, so no key has a server (use ketama or modula)",
+            d.name()
         ),
         d => bail!(
             "distribution: {} is chring-proxy's own; route it with --strategy {}",
@@ -920,5 +964,32 @@ beta:
         }
         let e = hostile(text);
         assert!(e.contains("bytes") && e.contains("1048576"), "{e}");
+    }
+
+    #[test]
+    fn load_aware_distributions_parse_and_are_refused_by_route() {
+        for name in [
+            "round_robin",
+            "p2c",
+            "least_conn",
+            "peak_ewma",
+            "health_score",
+        ] {
+            let d = Distribution::from_name(name).unwrap();
+            assert_eq!(d.name(), name);
+            assert!(!d.is_keyed() && !d.is_nutcracker());
+            let text = format!(
+                "web:\n  listen: 127.0.0.1:8080\n  distribution: {name}\n  servers:\n   - 127.0.0.1:8081:1\n"
+            );
+            let e = format!("{:#}", parse(&text, None).unwrap_err());
+            assert!(e.contains(name) && e.contains("per request"), "{e}");
+        }
+        let e = parse(
+            "web:\n  listen: 127.0.0.1:8080\n  distribution: fastest\n  servers:\n   - 127.0.0.1:8081:1\n",
+            None,
+        )
+        .unwrap_err();
+        let e = format!("{e:#}");
+        assert!(e.contains("line 3") && e.contains("least_conn"), "{e}");
     }
 }

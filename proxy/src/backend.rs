@@ -339,7 +339,9 @@ struct Inflight {
     command: Arc<str>,
     bytes: usize,
     sent: Instant,
-    _guard: Option<LoadGuard>,
+    /// The load-aware placement's hold: reports the outcome when the reply
+    /// (or the failure) comes.
+    guard: Option<LoadGuard>,
 }
 
 struct Link {
@@ -504,6 +506,9 @@ fn close(
             s.stats.out_queue.fetch_sub(1, Relaxed);
             s.stats.out_queue_bytes.fetch_sub(p.bytes as u64, Relaxed);
         }
+        if let Some(g) = p.guard.take() {
+            g.finish(false);
+        }
         if let Some(tx) = p.reply.take() {
             let _ = tx.send(Err(e.clone()));
         }
@@ -591,7 +596,7 @@ async fn connection(
                 command: j.command,
                 bytes: len,
                 sent: now,
-                _guard: j.guard,
+                guard: j.guard,
             };
             if let Err(e) = l.inflight.send(p) {
                 let mut p = e.0;

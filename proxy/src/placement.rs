@@ -12,13 +12,14 @@
 //! (the ring's successor, Maglev's refilled table, jump's retry, the next
 //! rendezvous score).
 
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::{Mutex, OnceLock};
+use std::time::Instant;
 
 use chring::compat::twemproxy::{Ketama, KeyHash, Modula, hash_tag, server_order};
 use chring::{
-    BackendId, BoundedLoad, Jump, LoadAware, Maglev, Membership, Outcome, Rendezvous, Ring,
-    RingConfig, Strategy,
+    BackendId, BoundedLoad, HealthScore, Jump, LeastConn, LoadAware, Maglev, Membership, Outcome,
+    PeakEwma, PowerOfTwo, Rendezvous, Ring, RingConfig, RoundRobin, Strategy,
 };
 use chring_config::twemproxy::Distribution;
 
@@ -43,6 +44,89 @@ type MaglevP = Maglev<MAX_SERVERS, MAGLEV_M>;
 type JumpP = Jump<MAX_SERVERS, MAX_SERVERS>;
 type RendezvousP = Rendezvous<MAX_SERVERS>;
 type BoundedP = BoundedLoad<MAX_SERVERS, RING_POINTS>;
+/// Seed of the load-aware balancers' random streams (two choices, ties).
+const LOAD_SEED: u64 = 0x6368_7269_6e67_2d70;
+
+/// The load-aware balancers: they pick per request (or connection) from the
+/// feedback of [`LoadGuard`]s.
+#[derive(Clone)]
+struct Loaded {
+    kind: LoadedKind,
+    /// Picks so far: with [`LOAD_SEED`], the "key hash" two choices draw from.
+    picks: u64,
+}
+
+// Boxed once per placement (in `Loaded`): the variants' sizes do not matter.
+#[allow(clippy::large_enum_variant)]
+#[derive(Clone)]
+enum LoadedKind {
+    RoundRobin(RoundRobin<MAX_SERVERS>),
+    P2c(PowerOfTwo<MAX_SERVERS>),
+    LeastConn(LeastConn<MAX_SERVERS>),
+    PeakEwma(PeakEwma<MAX_SERVERS>),
+    HealthScore(HealthScore<MAX_SERVERS>),
+}
+
+impl Loaded {
+    fn new(d: Distribution) -> Option<Box<Loaded>> {
+        let kind = match d {
+            Distribution::RoundRobin => LoadedKind::RoundRobin(RoundRobin::new()),
+            Distribution::P2c => LoadedKind::P2c(PowerOfTwo::new()),
+            Distribution::LeastConn => LoadedKind::LeastConn(LeastConn::new()),
+            Distribution::PeakEwma => LoadedKind::PeakEwma(PeakEwma::new().with_seed(LOAD_SEED)),
+            Distribution::HealthScore => {
+                LoadedKind::HealthScore(HealthScore::new().with_seed(LOAD_SEED))
+            }
+            _ => return None,
+        };
+        Some(Box::new(Loaded { kind, picks: 0 }))
+    }
+
+    fn distribution(&self) -> Distribution {
+        match self.kind {
+            LoadedKind::RoundRobin(_) => Distribution::RoundRobin,
+            LoadedKind::P2c(_) => Distribution::P2c,
+            LoadedKind::LeastConn(_) => Distribution::LeastConn,
+            LoadedKind::PeakEwma(_) => Distribution::PeakEwma,
+            LoadedKind::HealthScore(_) => Distribution::HealthScore,
+        }
+    }
+
+    fn strategy(&mut self) -> &mut dyn Strategy {
+        match &mut self.kind {
+            LoadedKind::RoundRobin(s) => s,
+            LoadedKind::P2c(s) => s,
+            LoadedKind::LeastConn(s) => s,
+            LoadedKind::PeakEwma(s) => s,
+            LoadedKind::HealthScore(s) => s,
+        }
+    }
+
+    /// A pick, with the clock moved to `now_us` first (peak EWMA decays by it).
+    /// Two choices draw from a seeded stream (the strategies that do not use
+    /// the "key hash" ignore it).
+    fn pick(&mut self, now_us: u64) -> Option<BackendId> {
+        if let LoadedKind::PeakEwma(p) = &mut self.kind {
+            p.set_now(now_us);
+        }
+        self.picks = self.picks.wrapping_add(1);
+        let h = chring::mix(self.picks, LOAD_SEED);
+        LoadAware::pick(self.strategy(), h)
+    }
+
+    /// What [`pick`](Self::pick) would return, leaving this one untouched.
+    fn clone_pick(&self, now_us: u64) -> Option<BackendId> {
+        self.clone().pick(now_us)
+    }
+}
+
+/// Microseconds since the first call in this process (the load-aware
+/// balancers' clock).
+fn now_us() -> u64 {
+    static EPOCH: OnceLock<Instant> = OnceLock::new();
+    let e = *EPOCH.get_or_init(Instant::now);
+    u64::try_from(e.elapsed().as_micros()).unwrap_or(u64::MAX)
+}
 
 /// One member of a placement: what it hashes and its weight.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -64,6 +148,7 @@ enum Kind {
     Jump(Box<JumpP>),
     Rendezvous(Box<RendezvousP>),
     Bounded(Mutex<Box<BoundedP>>),
+    Loaded(Mutex<Box<Loaded>>),
 }
 
 /// A pool's placement over a list of members (indexes are positions in it).
@@ -83,10 +168,14 @@ impl std::fmt::Debug for Placement {
     }
 }
 
-/// A request's hold on a bounded-load server: its load drops when this drops.
+/// A request's (or connection's) hold on the server a load-aware placement
+/// picked: [`finish`](Self::finish) reports how it ended; dropping the guard
+/// without it reports a success.
 pub struct LoadGuard {
     placement: std::sync::Arc<Placement>,
     id: BackendId,
+    started: Instant,
+    done: bool,
 }
 
 impl std::fmt::Debug for LoadGuard {
@@ -95,13 +184,38 @@ impl std::fmt::Debug for LoadGuard {
     }
 }
 
+impl LoadGuard {
+    /// Reports the end of the request or connection: `ok` is whether it
+    /// succeeded (for HTTP, a status below 500); the latency is the time since
+    /// the pick.
+    pub fn finish(mut self, ok: bool) {
+        self.report(ok);
+    }
+
+    fn report(&mut self, ok: bool) {
+        if std::mem::replace(&mut self.done, true) {
+            return;
+        }
+        let latency = u32::try_from(self.started.elapsed().as_micros()).unwrap_or(u32::MAX);
+        let outcome = Outcome::new(latency, ok, now_us());
+        // The server may have left the placement since: nothing to report then.
+        match &self.placement.kind {
+            Kind::Bounded(m) => {
+                let mut b = m.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+                let _ = b.finish(self.id, outcome);
+            }
+            Kind::Loaded(m) => {
+                let mut l = m.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+                let _ = LoadAware::finish(l.strategy(), self.id, outcome);
+            }
+            _ => {}
+        }
+    }
+}
+
 impl Drop for LoadGuard {
     fn drop(&mut self) {
-        if let Kind::Bounded(m) = &self.placement.kind {
-            let mut b = m.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-            // Bounded loads count requests in flight only: the outcome is not read.
-            let _ = b.finish(self.id, Outcome::new(0, true, 0));
-        }
+        self.report(true);
     }
 }
 
@@ -203,6 +317,11 @@ impl Placement {
                 add_all(&mut *b)?;
                 Kind::Bounded(Mutex::new(b))
             }
+            d => {
+                let mut l = Loaded::new(d).ok_or_else(|| format!("distribution {}", d.name()))?;
+                add_all(l.strategy())?;
+                Kind::Loaded(Mutex::new(l))
+            }
         };
         let up = vec![true; members.len()];
         Ok(Placement {
@@ -216,7 +335,7 @@ impl Placement {
     /// The distribution.
     #[must_use]
     pub fn distribution(&self) -> Distribution {
-        match self.kind {
+        match &self.kind {
             Kind::Ketama(_) => Distribution::Ketama,
             Kind::Modula(..) => Distribution::Modula,
             Kind::Random(_) => Distribution::Random,
@@ -225,6 +344,10 @@ impl Placement {
             Kind::Jump(_) => Distribution::Jump,
             Kind::Rendezvous(_) => Distribution::Rendezvous,
             Kind::Bounded(_) => Distribution::Bounded,
+            Kind::Loaded(l) => l
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .distribution(),
         }
     }
 
@@ -268,6 +391,11 @@ impl Placement {
                 Kind::Bounded(b) => b
                     .get_mut()
                     .unwrap_or_else(std::sync::PoisonError::into_inner)
+                    .set_up(id(i), false),
+                Kind::Loaded(l) => l
+                    .get_mut()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                    .strategy()
                     .set_up(id(i), false),
                 Kind::Ketama(_) | Kind::Modula(..) | Kind::Random(_) => Ok(()),
             };
@@ -316,6 +444,11 @@ impl Placement {
                 let b = b.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
                 b.ring().lookup_healthy(self.chring_hash(key))
             }
+            // What the next request would get; no load is recorded.
+            Kind::Loaded(l) => l
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .clone_pick(now_us()),
         }?;
         Some(usize::from(i.0))
     }
@@ -332,6 +465,20 @@ impl Placement {
             let guard = LoadGuard {
                 placement: self.clone(),
                 id: i,
+                started: Instant::now(),
+                done: false,
+            };
+            return Some((usize::from(i.0), Some(guard)));
+        }
+        if let Kind::Loaded(l) = &self.kind {
+            let mut l = l.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            let i = l.pick(now_us())?;
+            l.strategy().start(i).ok()?;
+            let guard = LoadGuard {
+                placement: self.clone(),
+                id: i,
+                started: Instant::now(),
+                done: false,
             };
             return Some((usize::from(i.0), Some(guard)));
         }
@@ -361,10 +508,11 @@ impl Placement {
         self.up.get(i).copied().unwrap_or(false)
     }
 
-    /// `true` for a keyed distribution (all but `random`).
+    /// `true` for a keyed distribution (all but `random` and the load-aware
+    /// balancers).
     #[must_use]
     pub fn is_keyed(&self) -> bool {
-        !matches!(self.kind, Kind::Random(_))
+        !matches!(self.kind, Kind::Random(_) | Kind::Loaded(_))
     }
 
     /// Arcs of the 32-bit key-hash circle: `(end, member)` sorted by end, a key
@@ -419,7 +567,7 @@ impl Placement {
         let mut out = vec![0.0; n];
         let full = (1u64 << 32) as f64;
         match &self.kind {
-            Kind::Random(_) => {}
+            Kind::Random(_) | Kind::Loaded(_) => {}
             _ if n == 1 => out[0] = 1.0,
             Kind::Modula(m, order) => {
                 let s = m.slots();
@@ -532,7 +680,7 @@ pub fn moves(before: &Placement, after: &Placement) -> f64 {
     let full = (1u64 << 32) as f64;
     let single = |p: &Placement| p.members.len() == 1 && p.is_keyed();
     match (&before.kind, &after.kind) {
-        (Kind::Random(_), _) | (_, Kind::Random(_)) => 0.0,
+        (Kind::Random(_) | Kind::Loaded(_), _) | (_, Kind::Random(_) | Kind::Loaded(_)) => 0.0,
         (Kind::Modula(a, oa_), Kind::Modula(b, ob_)) if !single(before) && !single(after) => {
             let (sa, sb) = (a.slots(), b.slots());
             let (na, nb) = (sa.len() as u64, sb.len() as u64);
@@ -763,5 +911,81 @@ mod tests {
                 }
             }
         }
+    }
+
+    fn loaded(d: Distribution, names: &[&str]) -> std::sync::Arc<Placement> {
+        std::sync::Arc::new(Placement::build(d, KeyHash::default(), None, members(names)).unwrap())
+    }
+
+    #[test]
+    fn load_aware_distributions_are_unkeyed_and_build() {
+        for d in [
+            Distribution::RoundRobin,
+            Distribution::P2c,
+            Distribution::LeastConn,
+            Distribution::PeakEwma,
+            Distribution::HealthScore,
+        ] {
+            let p = loaded(d, &["a", "b", "c"]);
+            assert_eq!(p.distribution(), d);
+            assert!(!p.is_keyed() && !d.is_keyed(), "{}", d.name());
+            assert_eq!(p.shares(), vec![0.0; 3]);
+            // Every pick lands on a member; a guard dropped reports a success.
+            for _ in 0..30 {
+                let (i, g) = p.pick(b"k").unwrap();
+                assert!(i < 3 && g.is_some());
+            }
+            // Down members are never picked.
+            let q = std::sync::Arc::new(p.with_up(&[true, false, true]).unwrap());
+            for _ in 0..30 {
+                assert_ne!(q.pick(b"k").unwrap().0, 1, "{}", d.name());
+            }
+        }
+    }
+
+    #[test]
+    fn round_robin_takes_turns_and_lookup_records_nothing() {
+        let p = loaded(Distribution::RoundRobin, &["a", "b", "c"]);
+        let next = p.lookup(b"x").unwrap();
+        assert_eq!(p.lookup(b"y"), Some(next), "lookup is pure");
+        let seq: Vec<usize> = (0..6).map(|_| p.pick(b"").unwrap().0).collect();
+        assert_eq!(seq[0], next);
+        assert_eq!(&seq[..3], &seq[3..]);
+        let mut first = seq[..3].to_vec();
+        first.sort_unstable();
+        assert_eq!(first, [0, 1, 2]);
+    }
+
+    #[test]
+    fn least_conn_avoids_the_busy_member_until_it_finishes() {
+        let p = loaded(Distribution::LeastConn, &["a", "b"]);
+        let (busy, g) = p.pick(b"").unwrap();
+        let g = g.unwrap();
+        for _ in 0..5 {
+            let (i, h) = p.pick(b"").unwrap();
+            assert_ne!(i, busy);
+            h.unwrap().finish(true);
+        }
+        g.finish(true);
+        let (a, ga) = p.pick(b"").unwrap();
+        let (b, _gb) = p.pick(b"").unwrap();
+        assert_ne!(a, b, "both idle again: they take turns");
+        drop(ga);
+    }
+
+    #[test]
+    fn health_score_moves_traffic_off_a_failing_member() {
+        let p = loaded(Distribution::HealthScore, &["a", "b", "c"]);
+        let mut to_bad = 0;
+        for n in 0..3000 {
+            let (i, g) = p.pick(b"").unwrap();
+            // Member 0 fails every request it gets.
+            g.unwrap().finish(i != 0);
+            if n >= 1000 && i == 0 {
+                to_bad += 1;
+            }
+        }
+        // Fair would be a third (667 of the last 2000).
+        assert!(to_bad < 200, "failing member still got {to_bad} of 2000");
     }
 }
