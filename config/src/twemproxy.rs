@@ -166,6 +166,196 @@ impl Distribution {
     }
 }
 
+/// Default `check_interval:` of tcp/http pools (ms).
+pub const DEFAULT_CHECK_INTERVAL_MS: u64 = 2_000;
+/// Default `check_timeout:` of tcp/http pools (ms).
+pub const DEFAULT_CHECK_TIMEOUT_MS: u64 = 1_000;
+/// Default `rise:` (consecutive passed checks that bring a server back).
+pub const DEFAULT_RISE: u32 = 2;
+/// Default `fall:` (consecutive failed checks that take a server down).
+pub const DEFAULT_FALL: u32 = 3;
+/// Default `check_path:` of http pools.
+pub const DEFAULT_CHECK_PATH: &str = "/health";
+/// Default `retries:` of tcp/http pools (more servers tried after a connect failure).
+pub const DEFAULT_RETRIES: u32 = 2;
+
+/// What a pool carries (`mode:`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Mode {
+    /// No `mode:`: the memcached / Redis sharding proxy (nutcracker's pools).
+    #[default]
+    Cache,
+    /// `mode: tcp`: whole TCP connections forwarded to the chosen server.
+    Tcp,
+    /// `mode: http`: HTTP/1.1 requests forwarded to the chosen server.
+    Http,
+}
+
+impl Mode {
+    /// `cache`, `tcp` or `http`.
+    #[must_use]
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Cache => "cache",
+            Self::Tcp => "tcp",
+            Self::Http => "http",
+        }
+    }
+}
+
+/// What an http pool hashes to place a request (`hash_key:`); tcp pools key
+/// by [`HashKey::Source`] only.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum HashKey {
+    /// `uri`: the path with its query (the default).
+    #[default]
+    Uri,
+    /// `path`: the path without the query.
+    Path,
+    /// `header:NAME`: the value of request header NAME (case-insensitive).
+    Header(String),
+    /// `param:NAME`: the value of query parameter NAME.
+    Param(String),
+    /// `cookie:NAME`: the value of cookie NAME.
+    Cookie(String),
+    /// `source`: the client's IP address (port excluded).
+    Source,
+}
+
+impl HashKey {
+    /// Reads a `hash_key:` value.
+    ///
+    /// # Errors
+    /// An unknown kind, or a missing or malformed NAME, as one line (without
+    /// the line number).
+    pub fn parse(s: &str) -> Result<HashKey, String> {
+        let named = |kind: &str, n: &str| -> Result<String, String> {
+            if n.is_empty()
+                || !n
+                    .bytes()
+                    .all(|b| b.is_ascii_graphic() && !b";,=\"\\".contains(&b))
+            {
+                return Err(format!(
+                    "'{s}': {kind}:NAME needs a NAME of visible characters without ;,=\"\\"
+                ));
+            }
+            Ok(n.to_string())
+        };
+        match s {
+            "uri" => Ok(Self::Uri),
+            "path" => Ok(Self::Path),
+            "source" => Ok(Self::Source),
+            _ => match s.split_once(':') {
+                Some(("header", n)) => named("header", n).map(Self::Header),
+                Some(("param", n)) => named("param", n).map(Self::Param),
+                Some(("cookie", n)) => named("cookie", n).map(Self::Cookie),
+                _ => Err(format!(
+                    "unknown '{s}' (uri, path, header:NAME, param:NAME, cookie:NAME, source)"
+                )),
+            },
+        }
+    }
+}
+
+impl std::fmt::Display for HashKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Uri => f.write_str("uri"),
+            Self::Path => f.write_str("path"),
+            Self::Header(n) => write!(f, "header:{n}"),
+            Self::Param(n) => write!(f, "param:{n}"),
+            Self::Cookie(n) => write!(f, "cookie:{n}"),
+            Self::Source => f.write_str("source"),
+        }
+    }
+}
+
+/// When an http pool sends a second (hedged) request (`hedge_after:`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HedgeAfter {
+    /// `pNN`: after the pool's NN-th latency percentile (1..=99).
+    Percentile(u8),
+    /// `MS`: after a fixed time in ms (>= 1).
+    Ms(u64),
+}
+
+impl HedgeAfter {
+    /// Reads a `hedge_after:` value.
+    ///
+    /// # Errors
+    /// Anything but `p1`..`p99` or a positive number of ms, as one line.
+    pub fn parse(s: &str) -> Result<HedgeAfter, String> {
+        if let Some(p) = s.strip_prefix('p') {
+            return match p.parse::<u8>() {
+                Ok(n @ 1..=99) if !p.starts_with('+') => Ok(Self::Percentile(n)),
+                _ => Err(format!("'{s}': a percentile is p1 .. p99")),
+            };
+        }
+        match s.parse::<u64>() {
+            Ok(ms) if ms > 0 && !s.starts_with('+') => Ok(Self::Ms(ms)),
+            _ => Err(format!(
+                "'{s}' must be a percentile (p95) or a positive number of ms"
+            )),
+        }
+    }
+}
+
+impl std::fmt::Display for HedgeAfter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Percentile(n) => write!(f, "p{n}"),
+            Self::Ms(ms) => write!(f, "{ms}"),
+        }
+    }
+}
+
+/// Reads the escapes of `check_send:` / `check_expect:`: `\r`, `\n`, `\t`,
+/// `\0`, `\\` and `\xHH`; every other byte stands for itself.
+///
+/// # Errors
+/// An unknown escape, a `\x` without two hex digits, or a trailing `\`.
+pub fn unescape(s: &str) -> Result<Vec<u8>, String> {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while let Some(&c) = b.get(i) {
+        i += 1;
+        if c != b'\\' {
+            out.push(c);
+            continue;
+        }
+        let Some(&e) = b.get(i) else {
+            return Err("a trailing '\\' escapes nothing".into());
+        };
+        i += 1;
+        out.push(match e {
+            b'r' => b'\r',
+            b'n' => b'\n',
+            b't' => b'\t',
+            b'0' => 0,
+            b'\\' => b'\\',
+            b'x' => {
+                let hex = b.get(i..i + 2).and_then(|h| std::str::from_utf8(h).ok());
+                let v = hex.and_then(|h| u8::from_str_radix(h, 16).ok());
+                let Some(v) =
+                    v.filter(|_| hex.is_some_and(|h| h.bytes().all(|c| c.is_ascii_hexdigit())))
+                else {
+                    return Err("'\\x' needs two hex digits".into());
+                };
+                i += 2;
+                v
+            }
+            other => {
+                return Err(format!(
+                    "unknown escape '\\{}' (\\r \\n \\t \\0 \\\\ \\xHH)",
+                    char::from(other).escape_default()
+                ));
+            }
+        });
+    }
+    Ok(out)
+}
+
 /// One `servers:` entry.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ServerConfig {
@@ -227,13 +417,52 @@ pub struct PoolConfig {
     pub reuseport: bool,
     /// `servers:`, in file order.
     pub servers: Vec<ServerConfig>,
+    /// `mode:` (absent: [`Mode::Cache`]). Directives that mean nothing in a
+    /// mode are refused, naming their line: `redis`, `redis_auth`,
+    /// `redis_db`, `server_connections`, `hash_tag`, `preconnect`,
+    /// `auto_eject_hosts`, `server_retry_timeout`, `server_failure_limit` in
+    /// tcp/http pools; the ones below in cache pools (and `check_path`,
+    /// `hedge_after` in tcp pools, `check_send`, `check_expect` in http ones).
+    pub mode: Mode,
+    /// `hash_key:` (http; default `uri`). tcp pools: always
+    /// [`HashKey::Source`] (the only value they accept).
+    pub hash_key: HashKey,
+    /// `check_interval:` in ms (default 2000; 0 = no active checks).
+    pub check_interval_ms: u64,
+    /// `check_timeout:` in ms (default 1000, >= 1).
+    pub check_timeout_ms: u64,
+    /// `rise:`: consecutive passed checks that bring a down server back
+    /// (default 2, >= 1).
+    pub rise: u32,
+    /// `fall:`: consecutive failed checks that take a server down (default 3,
+    /// >= 1).
+    pub fall: u32,
+    /// `check_path:` (http; default `/health`): `GET` it, 2xx or 3xx passes.
+    pub check_path: String,
+    /// `check_send:` (tcp; escapes read): bytes sent after the connect.
+    pub check_send: Option<Vec<u8>>,
+    /// `check_expect:` (tcp; escapes read): bytes the answer must contain.
+    /// Without `check_send` and `check_expect` a check is a TCP connect.
+    pub check_expect: Option<Vec<u8>>,
+    /// `hedge_after:` (http; none by default: no hedging).
+    pub hedge_after: Option<HedgeAfter>,
+    /// `idle_timeout:` in ms (tcp/http; default 0 = none).
+    pub idle_timeout_ms: u64,
+    /// `retries:` (tcp/http; default 2): after a connect failure, up to this
+    /// many more servers are tried.
+    pub retries: u32,
 }
 
 impl PoolConfig {
-    /// `"redis"` or `"memcache"`.
+    /// `"redis"` or `"memcache"` for cache pools, `"tcp"` or `"http"` for
+    /// the others.
     #[must_use]
     pub fn protocol(&self) -> &'static str {
-        if self.redis { "redis" } else { "memcache" }
+        match self.mode {
+            Mode::Cache if self.redis => "redis",
+            Mode::Cache => "memcache",
+            m => m.name(),
+        }
     }
 }
 
@@ -424,8 +653,22 @@ fn build_pool(name: &str, line: usize, body: &Node) -> anyhow::Result<PoolConfig
         tcpkeepalive: false,
         reuseport: false,
         servers: Vec::new(),
+        mode: Mode::Cache,
+        hash_key: HashKey::Uri,
+        check_interval_ms: DEFAULT_CHECK_INTERVAL_MS,
+        check_timeout_ms: DEFAULT_CHECK_TIMEOUT_MS,
+        rise: DEFAULT_RISE,
+        fall: DEFAULT_FALL,
+        check_path: DEFAULT_CHECK_PATH.to_string(),
+        check_send: None,
+        check_expect: None,
+        hedge_after: None,
+        idle_timeout_ms: 0,
+        retries: DEFAULT_RETRIES,
     };
     let mut seen: Vec<&str> = Vec::new();
+    // (directive, line) of everything given, for the per-mode checks.
+    let mut given: Vec<(&str, usize)> = Vec::new();
     let mut servers = None;
     for (k, v) in map {
         let key = scalar("directive", k)?;
@@ -434,6 +677,7 @@ fn build_pool(name: &str, line: usize, body: &Node) -> anyhow::Result<PoolConfig
             bail!("line {}: '{key}:' is given twice", k.line());
         }
         seen.push(key);
+        given.push((key, k.line()));
         match key {
             "listen" => p.listen = scalar(key, v)?.to_string(),
             "hash" => {
@@ -487,9 +731,54 @@ fn build_pool(name: &str, line: usize, body: &Node) -> anyhow::Result<PoolConfig
             "tcpkeepalive" => p.tcpkeepalive = boolean(key, v)?,
             "reuseport" => p.reuseport = boolean(key, v)?,
             "servers" => servers = Some(v),
+            "mode" => {
+                p.mode = match scalar(key, v)? {
+                    "tcp" => Mode::Tcp,
+                    "http" => Mode::Http,
+                    s => bail!("line {l}: mode: unknown '{s}' (tcp or http; absent: a cache pool)"),
+                };
+            }
+            "hash_key" => {
+                let s = scalar(key, v)?;
+                p.hash_key = HashKey::parse(s).map_err(|e| anyhow!("line {l}: hash_key: {e}"))?;
+            }
+            "check_interval" => p.check_interval_ms = number(key, v)?,
+            "check_timeout" => p.check_timeout_ms = positive(key, v)?,
+            "rise" => p.rise = positive(key, v)?,
+            "fall" => p.fall = positive(key, v)?,
+            "check_path" => {
+                let s = scalar(key, v)?;
+                if !s.starts_with('/') || !s.bytes().all(|b| b.is_ascii_graphic()) {
+                    bail!(
+                        "line {l}: check_path: '{s}' must start with '/' and hold visible \
+                         ASCII characters only"
+                    );
+                }
+                p.check_path = s.to_string();
+            }
+            "check_send" | "check_expect" => {
+                let s = scalar(key, v)?;
+                let b = unescape(s).map_err(|e| anyhow!("line {l}: {key}: '{s}': {e}"))?;
+                if b.is_empty() {
+                    bail!("line {l}: {key}: must not be empty");
+                }
+                if key == "check_send" {
+                    p.check_send = Some(b);
+                } else {
+                    p.check_expect = Some(b);
+                }
+            }
+            "hedge_after" => {
+                let s = scalar(key, v)?;
+                p.hedge_after =
+                    Some(HedgeAfter::parse(s).map_err(|e| anyhow!("line {l}: hedge_after: {e}"))?);
+            }
+            "idle_timeout" => p.idle_timeout_ms = number(key, v)?,
+            "retries" => p.retries = number(key, v)?,
             k => bail!("line {}: unknown directive '{k}:'", k_line(map, k)),
         }
     }
+    check_mode(&mut p, &given)?;
     let Some(Node::Seq(list, list_line)) = servers else {
         bail!("line {line}: 'servers:' is missing or not a list");
     };
@@ -539,6 +828,75 @@ fn build_pool(name: &str, line: usize, body: &Node) -> anyhow::Result<PoolConfig
         });
     }
     Ok(p)
+}
+
+/// Directives of cache pools only.
+const CACHE_ONLY: [&str; 9] = [
+    "redis",
+    "redis_auth",
+    "redis_db",
+    "server_connections",
+    "hash_tag",
+    "preconnect",
+    "auto_eject_hosts",
+    "server_retry_timeout",
+    "server_failure_limit",
+];
+/// Directives of tcp and http pools only.
+const BALANCER_ONLY: [&str; 11] = [
+    "hash_key",
+    "check_interval",
+    "check_timeout",
+    "rise",
+    "fall",
+    "check_path",
+    "check_send",
+    "check_expect",
+    "hedge_after",
+    "idle_timeout",
+    "retries",
+];
+
+/// Refuses the directives that mean nothing in the pool's mode (naming the
+/// line), and sets the tcp pools' key.
+fn check_mode(p: &mut PoolConfig, given: &[(&str, usize)]) -> anyhow::Result<()> {
+    let mode = p.mode;
+    for &(key, line) in given {
+        let refused = match mode {
+            Mode::Cache => BALANCER_ONLY.contains(&key),
+            Mode::Tcp => CACHE_ONLY.contains(&key) || matches!(key, "check_path" | "hedge_after"),
+            Mode::Http => CACHE_ONLY.contains(&key) || matches!(key, "check_send" | "check_expect"),
+        };
+        if refused {
+            let what = match mode {
+                Mode::Cache => "a cache pool (set mode: tcp or mode: http)".to_string(),
+                m => format!("a mode: {} pool", m.name()),
+            };
+            bail!("line {line}: '{key}:' means nothing in {what}");
+        }
+    }
+    if mode == Mode::Tcp {
+        let line = given
+            .iter()
+            .find(|(k, _)| *k == "hash_key")
+            .map_or(0, |g| g.1);
+        if line != 0 && p.hash_key != HashKey::Source {
+            bail!(
+                "line {line}: hash_key: '{}': tcp pools key by 'source' (the client's IP address) only",
+                p.hash_key
+            );
+        }
+        p.hash_key = HashKey::Source;
+    }
+    Ok(())
+}
+
+fn positive<T: std::str::FromStr + PartialEq + Default>(key: &str, v: &Node) -> anyhow::Result<T> {
+    let n: T = number(key, v)?;
+    if n == T::default() {
+        bail!("line {}: '{key}:' must be at least 1", v.line());
+    }
+    Ok(n)
 }
 
 /// The line of directive `key` in `map`.
@@ -872,6 +1230,264 @@ beta:
             let e = format!("{:#}", parse_pools(text).unwrap_err());
             assert!(e.contains(msg), "{text}: {e}");
         }
+    }
+
+    fn balancer(mode: &str, extra: &str) -> String {
+        format!(
+            "p:\n  listen: 127.0.0.1:0\n  mode: {mode}\n{extra}  servers:\n   - 127.0.0.1:1:1 a\n"
+        )
+    }
+
+    #[test]
+    fn balancer_pools_get_their_defaults() {
+        for (mode, m, proto) in [("tcp", Mode::Tcp, "tcp"), ("http", Mode::Http, "http")] {
+            let p = &parse_pools(&balancer(mode, "")).unwrap()[0];
+            assert_eq!((p.mode, p.protocol()), (m, proto));
+            let key = if m == Mode::Tcp {
+                HashKey::Source
+            } else {
+                HashKey::Uri
+            };
+            assert_eq!(p.hash_key, key);
+            assert_eq!((p.check_interval_ms, p.check_timeout_ms), (2000, 1000));
+            assert_eq!((p.rise, p.fall, p.retries, p.idle_timeout_ms), (2, 3, 2, 0));
+            assert_eq!(p.check_path, "/health");
+            assert_eq!(
+                (p.check_send.as_ref(), p.check_expect.as_ref()),
+                (None, None)
+            );
+            assert_eq!(p.hedge_after, None);
+        }
+        let p = &parse_pools(EXAMPLE).unwrap()[0];
+        assert_eq!(p.mode, Mode::Cache);
+    }
+
+    #[test]
+    fn balancer_pools_read_every_key() {
+        let p = &parse_pools(&balancer(
+            "tcp",
+            "  hash_key: source\n  check_interval: 0\n  check_timeout: 250\n  rise: 1\n  \
+             fall: 5\n  check_send: \"PING\\\\r\\\\n\"\n  check_expect: '+PONG\\x0d'\n  \
+             idle_timeout: 30000\n  retries: 0\n  timeout: 700\n  distribution: rendezvous\n",
+        ))
+        .unwrap()[0];
+        assert_eq!((p.check_interval_ms, p.check_timeout_ms), (0, 250));
+        assert_eq!(
+            (p.rise, p.fall, p.retries, p.idle_timeout_ms),
+            (1, 5, 0, 30_000)
+        );
+        assert_eq!(p.check_send.as_deref(), Some(&b"PING\r\n"[..]));
+        assert_eq!(p.check_expect.as_deref(), Some(&b"+PONG\r"[..]));
+        assert_eq!(
+            (p.timeout_ms, p.distribution),
+            (Some(700), Distribution::Rendezvous)
+        );
+        for (v, want) in [
+            ("uri", HashKey::Uri),
+            ("path", HashKey::Path),
+            ("source", HashKey::Source),
+            ("header:X-User", HashKey::Header("X-User".into())),
+            ("param:id", HashKey::Param("id".into())),
+            ("cookie:session", HashKey::Cookie("session".into())),
+        ] {
+            let p = &parse_pools(&balancer("http", &format!("  hash_key: {v}\n"))).unwrap()[0];
+            assert_eq!(p.hash_key, want);
+            assert_eq!(p.hash_key.to_string(), v);
+        }
+        for (v, want) in [
+            ("p95", HedgeAfter::Percentile(95)),
+            ("p1", HedgeAfter::Percentile(1)),
+            ("50", HedgeAfter::Ms(50)),
+        ] {
+            let text = balancer(
+                "http",
+                &format!("  hedge_after: {v}\n  check_path: /ready?x=1\n"),
+            );
+            let p = &parse_pools(&text).unwrap()[0];
+            assert_eq!(p.hedge_after, Some(want));
+            assert_eq!(p.hedge_after.unwrap().to_string(), v);
+            assert_eq!(p.check_path, "/ready?x=1");
+        }
+    }
+
+    #[test]
+    fn unescape_reads_the_escapes() {
+        assert_eq!(unescape(r"a\r\n\t\0\\\x41z").unwrap(), b"a\r\n\t\0\\Az");
+        assert_eq!(unescape("plain").unwrap(), b"plain");
+        for (bad, msg) in [
+            (r"x\", "trailing"),
+            (r"\q", "unknown escape '\\q'"),
+            (r"\x4", "two hex digits"),
+            (r"\xg1", "two hex digits"),
+            (r"\x+1", "two hex digits"),
+        ] {
+            let e = unescape(bad).unwrap_err();
+            assert!(e.contains(msg), "{bad}: {e}");
+        }
+    }
+
+    #[test]
+    fn balancer_errors_name_the_line() {
+        for (text, msg) in [
+            (balancer("udp", ""), "line 3: mode: unknown 'udp'"),
+            (
+                balancer("tcp", "  redis: true\n"),
+                "line 4: 'redis:' means nothing in a mode: tcp pool",
+            ),
+            (
+                balancer("http", "  redis_auth: pw\n"),
+                "line 4: 'redis_auth:' means nothing in a mode: http pool",
+            ),
+            (
+                balancer("tcp", "  redis_db: 1\n"),
+                "line 4: 'redis_db:' means nothing",
+            ),
+            (
+                balancer("http", "  server_connections: 2\n"),
+                "line 4: 'server_connections:' means nothing",
+            ),
+            (
+                balancer("tcp", "  hash_tag: \"{}\"\n"),
+                "line 4: 'hash_tag:' means nothing",
+            ),
+            (
+                balancer("tcp", "  preconnect: true\n"),
+                "line 4: 'preconnect:' means",
+            ),
+            (
+                balancer("http", "  auto_eject_hosts: true\n"),
+                "line 4: 'auto_eject_hosts:'",
+            ),
+            (
+                balancer("tcp", "  server_retry_timeout: 9\n"),
+                "line 4: 'server_retry_timeout:'",
+            ),
+            (
+                balancer("tcp", "  server_failure_limit: 9\n"),
+                "line 4: 'server_failure_limit:'",
+            ),
+            (
+                balancer("tcp", "  check_path: /x\n"),
+                "line 4: 'check_path:' means nothing in a mode: tcp pool",
+            ),
+            (
+                balancer("tcp", "  hedge_after: p95\n"),
+                "line 4: 'hedge_after:' means nothing",
+            ),
+            (
+                balancer("http", "  check_send: x\n"),
+                "line 4: 'check_send:' means nothing",
+            ),
+            (
+                balancer("http", "  check_expect: x\n"),
+                "line 4: 'check_expect:' means nothing",
+            ),
+            (
+                balancer("tcp", "  hash_key: uri\n"),
+                "line 4: hash_key: 'uri': tcp pools key by 'source'",
+            ),
+            (
+                balancer("http", "  hash_key: body\n"),
+                "line 4: hash_key: unknown 'body'",
+            ),
+            (
+                balancer("http", "  hash_key: \"header:\"\n"),
+                "line 4: hash_key: 'header:': header:NAME",
+            ),
+            (
+                balancer("http", "  hash_key: cookie:a;b\n"),
+                "line 4: hash_key: 'cookie:a;b'",
+            ),
+            (
+                balancer("http", "  hash_key: \"param:\"\n"),
+                "line 4: hash_key: 'param:'",
+            ),
+            (
+                balancer("tcp", "  check_interval: -1\n"),
+                "line 4: 'check_interval:' expected",
+            ),
+            (
+                balancer("tcp", "  check_timeout: 0\n"),
+                "line 4: 'check_timeout:' must be at least 1",
+            ),
+            (
+                balancer("tcp", "  rise: 0\n"),
+                "line 4: 'rise:' must be at least 1",
+            ),
+            (
+                balancer("http", "  fall: 0\n"),
+                "line 4: 'fall:' must be at least 1",
+            ),
+            (
+                balancer("http", "  fall: many\n"),
+                "line 4: 'fall:' expected a non-negative",
+            ),
+            (
+                balancer("http", "  check_path: health\n"),
+                "line 4: check_path: 'health' must start",
+            ),
+            (
+                balancer("http", "  check_path: \"/a b\"\n"),
+                "line 4: check_path:",
+            ),
+            (
+                balancer("tcp", "  check_send: \"a\\\\q\"\n"),
+                "line 4: check_send: 'a\\q': unknown escape",
+            ),
+            (
+                balancer("tcp", "  check_expect: \"\"\n"),
+                "line 4: check_expect: must not be empty",
+            ),
+            (
+                balancer("http", "  hedge_after: p100\n"),
+                "line 4: hedge_after: 'p100': a percentile",
+            ),
+            (
+                balancer("http", "  hedge_after: 0\n"),
+                "line 4: hedge_after: '0' must be",
+            ),
+            (
+                balancer("http", "  hedge_after: soon\n"),
+                "line 4: hedge_after: 'soon'",
+            ),
+            (
+                balancer("tcp", "  idle_timeout: x\n"),
+                "line 4: 'idle_timeout:' expected",
+            ),
+            (
+                balancer("http", "  retries: -2\n"),
+                "line 4: 'retries:' expected",
+            ),
+            (
+                balancer("tcp", "  rise: 2\n  rise: 3\n"),
+                "line 5: 'rise:' is given twice",
+            ),
+        ] {
+            let e = format!("{:#}", parse_pools(&text).unwrap_err());
+            assert!(e.contains(msg), "{text}: {e}");
+            assert!(!e.contains('\n'), "{e}");
+        }
+        // The balancers' directives in a cache pool (mode after them, too).
+        for key in BALANCER_ONLY {
+            let value = match key {
+                "hash_key" => "uri",
+                "check_path" => "/x",
+                "hedge_after" => "p95",
+                _ => "1",
+            };
+            let text = format!("p:\n  listen: a:1\n  {key}: {value}\n  servers:\n   - a:1:1\n");
+            let e = format!("{:#}", parse_pools(&text).unwrap_err());
+            assert!(
+                e.contains(&format!("line 3: '{key}:' means nothing in a cache pool")),
+                "{e}"
+            );
+        }
+        let late = "p:\n  rise: 2\n  redis: true\n  mode: tcp\n  servers:\n   - a:1:1\n";
+        let e = format!("{:#}", parse_pools(late).unwrap_err());
+        assert!(
+            e.contains("line 3: 'redis:' means nothing in a mode: tcp pool"),
+            "{e}"
+        );
     }
 
     #[test]

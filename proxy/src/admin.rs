@@ -38,6 +38,18 @@
 //! `chring_proxy_server_ejections_total`, `chring_proxy_server_in_queue`,
 //! `chring_proxy_server_out_queue`, and the histogram
 //! `chring_proxy_request_duration_seconds` (`_bucket{le=...}`, `_sum`, `_count`).
+//!
+//! `mode: http` pools add `chring_proxy_http_requests_total`,
+//! `chring_proxy_http_responses_total` (by `class`: `1xx` .. `5xx`),
+//! `chring_proxy_http_hedges_total`, `chring_proxy_http_hedge_wins_total`,
+//! `chring_proxy_http_retries_total`, `chring_proxy_http_bad_gateway_total`,
+//! `chring_proxy_http_unavailable_total`,
+//! `chring_proxy_http_gateway_timeouts_total`, the histogram
+//! `chring_proxy_http_request_duration_seconds` (request head to response
+//! head), and per server `chring_proxy_http_server_responses_total` (by
+//! `class`), `chring_proxy_http_server_hedges_total`,
+//! `chring_proxy_http_server_hedge_wins_total`; their servers' latency is
+//! `chring_proxy_request_duration_seconds{command="http"}`.
 
 use std::convert::Infallible;
 use std::fmt::Write as _;
@@ -597,7 +609,134 @@ pub fn metrics(snap: &Snapshot) -> String {
             }
         }
     }
+    http_metrics(&mut out, snap);
     out
+}
+
+/// The families of `mode: http` pools (only pools and servers with HTTP
+/// counters get samples).
+fn http_metrics(out: &mut String, snap: &Snapshot) {
+    type HttpField = fn(&crate::state::HttpPoolSnapshot) -> u64;
+    let pool_metrics: [(&str, &str, HttpField); 7] = [
+        (
+            "chring_proxy_http_requests_total",
+            "HTTP requests read from clients.",
+            |h| h.requests,
+        ),
+        (
+            "chring_proxy_http_hedges_total",
+            "Hedged HTTP requests (a second request sent to the runner-up).",
+            |h| h.hedges,
+        ),
+        (
+            "chring_proxy_http_hedge_wins_total",
+            "Hedged HTTP requests the runner-up answered first.",
+            |h| h.hedge_wins,
+        ),
+        (
+            "chring_proxy_http_retries_total",
+            "HTTP requests sent to the next choice after a connect failure.",
+            |h| h.retries,
+        ),
+        (
+            "chring_proxy_http_bad_gateway_total",
+            "502 answers of the proxy (no server connected, or a broken answer).",
+            |h| h.bad_gateway,
+        ),
+        (
+            "chring_proxy_http_unavailable_total",
+            "503 answers of the proxy (no server up).",
+            |h| h.unavailable,
+        ),
+        (
+            "chring_proxy_http_gateway_timeouts_total",
+            "504 answers of the proxy (no response head within timeout).",
+            |h| h.gateway_timeout,
+        ),
+    ];
+    let http_pools = || {
+        snap.pools
+            .iter()
+            .filter_map(|p| Some((p, p.http.as_ref()?)))
+    };
+    for (name, help, get) in pool_metrics {
+        let mut f = Family::new(out, name, "counter", help);
+        for (p, h) in http_pools() {
+            f.sample(name, &format!("pool=\"{}\"", label(&p.name)), get(h));
+        }
+    }
+    let name = "chring_proxy_http_responses_total";
+    let mut f = Family::new(
+        out,
+        name,
+        "counter",
+        "HTTP answers to clients by status class (the proxy's own included).",
+    );
+    for (p, h) in http_pools() {
+        for (class, v) in &h.status {
+            let l = format!("pool=\"{}\",class=\"{class}\"", label(&p.name));
+            f.sample(name, &l, v);
+        }
+    }
+    let name = "chring_proxy_http_request_duration_seconds";
+    let mut f = Family::new(
+        out,
+        name,
+        "histogram",
+        "Time from a client's request head to the response head, per HTTP pool.",
+    );
+    for (p, h) in http_pools() {
+        histogram(
+            &mut f,
+            name,
+            &format!("pool=\"{}\"", label(&p.name)),
+            &h.latency,
+        );
+    }
+    type ServerField = fn(&crate::state::HttpServerSnapshot) -> u64;
+    let server_metrics: [(&str, &str, ServerField); 2] = [
+        (
+            "chring_proxy_http_server_hedges_total",
+            "Hedged HTTP requests sent to the server as the runner-up.",
+            |h| h.hedges,
+        ),
+        (
+            "chring_proxy_http_server_hedge_wins_total",
+            "Hedged HTTP requests the server answered first as the runner-up.",
+            |h| h.hedge_wins,
+        ),
+    ];
+    let http_servers = || {
+        snap.pools.iter().flat_map(|p| {
+            p.servers
+                .iter()
+                .filter_map(move |s| Some((p, s, s.http.as_ref()?)))
+        })
+    };
+    for (name, help, get) in server_metrics {
+        let mut f = Family::new(out, name, "counter", help);
+        for (p, s, h) in http_servers() {
+            let l = format!("pool=\"{}\",server=\"{}\"", label(&p.name), label(&s.name));
+            f.sample(name, &l, get(h));
+        }
+    }
+    let name = "chring_proxy_http_server_responses_total";
+    let mut f = Family::new(
+        out,
+        name,
+        "counter",
+        "HTTP responses from the server by status class.",
+    );
+    for (p, s, h) in http_servers() {
+        for (class, v) in &h.status {
+            let l = format!(
+                "pool=\"{}\",server=\"{}\",class=\"{class}\"",
+                label(&p.name),
+                label(&s.name)
+            );
+            f.sample(name, &l, v);
+        }
+    }
 }
 
 #[allow(clippy::cast_precision_loss)]

@@ -183,6 +183,36 @@ impl Server {
         server
     }
 
+    /// A server of a tcp or http pool: routing, counters and health as
+    /// [`Server::spawn`]'s, but no memcached/Redis connection tasks (its
+    /// pool's mode opens its own connections; [`Server::send`] fails at once).
+    #[must_use]
+    pub fn detached(
+        spec: ServerSpec,
+        settings: Arc<Settings>,
+        health_changed: Arc<Notify>,
+    ) -> Arc<Server> {
+        let ServerSpec {
+            name,
+            addr,
+            weight,
+            identity,
+        } = spec;
+        Arc::new(Server {
+            name,
+            addr,
+            weight,
+            identity,
+            stats: ServerStats::default(),
+            settings,
+            conns: Vec::new(),
+            failures: AtomicU32::new(0),
+            ejected_until: AtomicU64::new(0),
+            down: AtomicBool::new(false),
+            health_changed,
+        })
+    }
+
     /// Queues `job` on connection `job.hint % server_connections` (a client's
     /// requests keep their order). Waits when that connection's queue is full.
     pub async fn send(&self, job: Job) {
@@ -261,6 +291,29 @@ impl Server {
         if self.failures.load(Relaxed) != 0 {
             self.failures.store(0, Relaxed);
         }
+    }
+
+    /// Ejects it on the active health checks' verdict (`fall` failed checks):
+    /// counted and stamped as an ejection; `retry_at` (Unix ms) is when the
+    /// next check is due. Returns `false` when it was ejected already.
+    pub fn eject_by_check(&self, retry_at: u64) -> bool {
+        let was = self.ejected_until.swap(retry_at.max(1), Relaxed);
+        if was != 0 {
+            return false;
+        }
+        self.stats.ejections.fetch_add(1, Relaxed);
+        self.stats
+            .server_ejected_at
+            .store(unix_ms().saturating_mul(1000), Relaxed);
+        true
+    }
+
+    /// Moves the retry time of a server ejected by the checks (the next
+    /// check); nothing when it is not ejected.
+    pub fn set_retry_at(&self, retry_at: u64) {
+        let _ = self
+            .ejected_until
+            .fetch_update(Relaxed, Relaxed, |t| (t != 0).then_some(retry_at.max(1)));
     }
 
     /// Readmits an ejected server (after a good probe).

@@ -5,7 +5,9 @@
 use std::path::Path;
 
 use anyhow::{Context, bail};
-pub use chring_config::twemproxy::{Distribution, PoolConfig, ServerConfig};
+pub use chring_config::twemproxy::{
+    Distribution, HashKey, HedgeAfter, Mode, PoolConfig, ServerConfig,
+};
 
 use crate::placement::{MAX_MODULA_SLOTS, MAX_SERVERS};
 
@@ -138,6 +140,18 @@ mod tests {
         )
         .unwrap();
         assert_eq!(c.pool_names(), ["a", "b"]);
+        let c = ProxyConfig::parse(
+            "t:\n  listen: 127.0.0.1:0\n  mode: tcp\n  check_send: \"PING\\\\r\\\\n\"\n  \
+             check_expect: PONG\n  servers:\n   - 127.0.0.1:6379:1\n\
+             h:\n  listen: 127.0.0.1:1\n  mode: http\n  hash_key: header:X-User\n  \
+             hedge_after: p95\n  servers:\n   - 127.0.0.1:8080:1 web\n",
+        )
+        .unwrap();
+        assert_eq!(
+            c.pools.iter().map(|p| p.mode).collect::<Vec<_>>(),
+            [Mode::Tcp, Mode::Http]
+        );
+        assert_eq!(c.pools[0].check_send.as_deref(), Some(&b"PING\r\n"[..]));
         for (text, msg) in [
             (
                 "a:\n  servers:\n   - 127.0.0.1:1:1\n",

@@ -19,10 +19,13 @@
 
 pub mod admin;
 pub mod backend;
+pub mod check;
 pub mod cli;
 pub mod client;
 pub mod config;
 pub mod control;
+pub mod http;
+pub mod http_key;
 pub mod log;
 pub mod memcache;
 pub mod placement;
@@ -30,6 +33,7 @@ pub mod pool;
 pub mod resp;
 pub mod state;
 pub mod stats;
+pub mod tcp;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -97,7 +101,20 @@ impl Proxy {
         let mut tasks = Vec::new();
         for (pool, l) in pools.iter().zip(listeners) {
             tasks.push(tokio::spawn(accept(pool.clone(), l, stop.subscribe())));
-            tasks.push(tokio::spawn(pool.clone().health_task(stop.subscribe())));
+            match pool.cfg.mode {
+                config::Mode::Cache => {
+                    tasks.push(tokio::spawn(pool.clone().health_task(stop.subscribe())));
+                }
+                config::Mode::Tcp | config::Mode::Http => {
+                    if let Some(spec) = check::CheckSpec::of(&pool.cfg) {
+                        tasks.push(tokio::spawn(check::run(
+                            pool.clone(),
+                            spec,
+                            stop.subscribe(),
+                        )));
+                    }
+                }
+            }
         }
         Ok(Arc::new(Proxy {
             pools,
@@ -156,10 +173,12 @@ impl Proxy {
 
 /// Accepts clients until `stop`; refuses (closes) beyond `client_connections`.
 async fn accept(pool: Arc<Pool>, l: TcpListener, mut stop: watch::Receiver<bool>) {
+    // `mode: http` pools: one backend client for the pool's connections.
+    let http_pool = pool.is_http().then(|| http::HttpPool::new(pool.clone()));
     loop {
-        let sock = tokio::select! {
+        let (sock, peer) = tokio::select! {
             r = l.accept() => match r {
-                Ok((sock, _)) => sock,
+                Ok(accepted) => accepted,
                 Err(e) => {
                     ::log::warn!("pool '{}': accept: {e}", pool.cfg.name);
                     // Out of descriptors and the like: back off a little.
@@ -180,8 +199,13 @@ async fn accept(pool: Arc<Pool>, l: TcpListener, mut stop: watch::Receiver<bool>
         pool.stats.client_accepted.fetch_add(1, Relaxed);
         let p = pool.clone();
         let stop = stop.clone();
+        let h = http_pool.clone();
         tokio::spawn(async move {
-            client::serve(p.clone(), sock, stop).await;
+            match (p.cfg.mode, h) {
+                (config::Mode::Tcp, _) => tcp::serve(p.clone(), sock, peer, stop).await,
+                (_, Some(h)) => http::serve(h, sock, stop).await,
+                _ => client::serve(p.clone(), sock, stop).await,
+            }
             p.stats.client_connections.fetch_sub(1, Relaxed);
         });
     }

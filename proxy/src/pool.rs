@@ -10,7 +10,7 @@ use arc_swap::ArcSwap;
 use tokio::sync::Notify;
 
 use crate::backend::{Server, ServerSpec, Settings};
-use crate::config::{Limits, PoolConfig};
+use crate::config::{Limits, Mode, PoolConfig};
 use crate::placement::{LoadGuard, Member, Placement};
 use crate::state::{
     Change, ControlError, Event, Health, PoolSnapshot, PoolStats, ServerSnapshot, unix_ms,
@@ -53,6 +53,22 @@ pub struct Pool {
     rt: tokio::runtime::Handle,
 }
 
+/// A server of a pool in `mode`: cache pools' servers get their connection
+/// tasks, tcp/http pools' servers none (those modes connect per client).
+fn make_server(
+    rt: &tokio::runtime::Handle,
+    mode: Mode,
+    spec: ServerSpec,
+    settings: Arc<Settings>,
+    health_changed: Arc<Notify>,
+    preconnect: bool,
+) -> Arc<Server> {
+    match mode {
+        Mode::Cache => Server::spawn(rt, spec, settings, health_changed, preconnect),
+        Mode::Tcp | Mode::Http => Server::detached(spec, settings, health_changed),
+    }
+}
+
 fn members(servers: &[Arc<Server>]) -> Vec<Member> {
     servers
         .iter()
@@ -90,8 +106,9 @@ impl Pool {
             .servers
             .iter()
             .map(|s| {
-                Server::spawn(
+                make_server(
                     &rt,
+                    cfg.mode,
                     ServerSpec {
                         name: s.label.clone(),
                         addr: s.addr.clone(),
@@ -127,10 +144,28 @@ impl Pool {
         servers: Vec<Arc<Server>>,
         full: Arc<Placement>,
     ) -> Result<Routing, String> {
+        let ups: Vec<bool> = servers.iter().map(|s| s.is_live()).collect();
+        let (live, live_map) = Self::placement_of(cfg, &servers, &full, &ups)?;
+        Ok(Routing {
+            servers,
+            full,
+            live,
+            live_map,
+        })
+    }
+
+    /// The placement of the servers with `ups[i]` (the health fallback of
+    /// the distribution applied), and its member index -> server index map.
+    fn placement_of(
+        cfg: &PoolConfig,
+        servers: &[Arc<Server>],
+        full: &Arc<Placement>,
+        ups: &[bool],
+    ) -> Result<(Arc<Placement>, Vec<usize>), String> {
         let live_idx: Vec<usize> = (0..servers.len())
-            .filter(|&i| servers[i].is_live())
+            .filter(|&i| ups.get(i).copied().unwrap_or(false))
             .collect();
-        let (live, live_map) = if live_idx.len() == servers.len() {
+        Ok(if live_idx.len() == servers.len() {
             (full.clone(), live_idx)
         } else if Placement::rebuilds_on_failure(cfg.distribution) {
             let live_servers: Vec<Arc<Server>> =
@@ -143,14 +178,7 @@ impl Pool {
             )?;
             (Arc::new(p), live_idx)
         } else {
-            let ups: Vec<bool> = servers.iter().map(|s| s.is_live()).collect();
-            (Arc::new(full.with_up(&ups)?), (0..servers.len()).collect())
-        };
-        Ok(Routing {
-            servers,
-            full,
-            live,
-            live_map,
+            (Arc::new(full.with_up(ups)?), (0..servers.len()).collect())
         })
     }
 
@@ -179,6 +207,57 @@ impl Pool {
         Some((s, guard))
     }
 
+    /// The next choice for `key` after the servers of `avoid` failed (tcp
+    /// and http pools retry on it); [`Pool::route`] when `avoid` is empty.
+    /// Keyed distributions: the placement of the live servers with the
+    /// avoided ones down as well (built here: one placement build per call);
+    /// unkeyed ones: picks from the pool's live placement (its load
+    /// accounting sees the request), skipping avoided servers, then the first
+    /// live one not avoided. `None` when no live server is left.
+    #[must_use]
+    pub fn route_avoiding(
+        &self,
+        key: &[u8],
+        avoid: &[Arc<Server>],
+    ) -> Option<(Arc<Server>, Option<LoadGuard>)> {
+        if avoid.is_empty() {
+            return self.route(key);
+        }
+        let r = self.routing.load_full();
+        let usable = |s: &Arc<Server>| s.is_live() && !avoid.iter().any(|a| Arc::ptr_eq(a, s));
+        if !r.live.is_keyed() {
+            for _ in 0..r.servers.len().saturating_mul(2).saturating_add(2) {
+                let (i, guard) = r.live.pick(key)?;
+                let s = r.servers.get(*r.live_map.get(i)?)?;
+                if usable(s) {
+                    return Some((s.clone(), guard));
+                }
+            }
+            return r
+                .servers
+                .iter()
+                .find(|s| usable(s))
+                .map(|s| (s.clone(), None));
+        }
+        let ups: Vec<bool> = r.servers.iter().map(usable).collect();
+        if !ups.contains(&true) {
+            return None;
+        }
+        let (p, map) = match Self::placement_of(&self.cfg, &r.servers, &r.full, &ups) {
+            Ok(x) => x,
+            Err(e) => {
+                log::error!(
+                    "pool '{}': cannot build the retry placement: {e}",
+                    self.cfg.name
+                );
+                return None;
+            }
+        };
+        let (i, guard) = p.pick(key)?;
+        let s = r.servers.get(*map.get(i)?)?;
+        usable(s).then(|| (s.clone(), guard))
+    }
+
     /// Every live server (KEYS fans out to them).
     #[must_use]
     pub fn live_servers(&self) -> Vec<Arc<Server>> {
@@ -189,6 +268,12 @@ impl Pool {
             .filter(|s| s.is_live())
             .cloned()
             .collect()
+    }
+
+    /// Records an event (`ejected`, `readmitted`, ...) of `server`, as the
+    /// control surfaces show them.
+    pub fn record_event(&self, server: &str, kind: &str) {
+        self.event(server, kind, None);
     }
 
     /// Rebuilds the live placement after a health change.
@@ -232,8 +317,9 @@ impl Pool {
         match change {
             Change::Add { name, addr, weight } => {
                 self.check_add(r, change)?;
-                servers.push(Server::spawn(
+                servers.push(make_server(
                     &self.rt,
+                    self.cfg.mode,
                     ServerSpec {
                         name: name.clone(),
                         addr: addr.clone(),
@@ -435,6 +521,7 @@ impl Pool {
                     out_queue: g(&st.out_queue),
                     out_queue_bytes: g(&st.out_queue_bytes),
                     latency,
+                    http: self.is_http().then(|| st.http.snapshot()),
                 }
             })
             .collect();
@@ -456,7 +543,16 @@ impl Pool {
             fragments: g(&p.fragments),
             client_bytes_in: g(&p.client_bytes_in),
             client_bytes_out: g(&p.client_bytes_out),
+            http: self
+                .is_http()
+                .then(|| p.http.snapshot(self.cfg.hash_key.to_string())),
         }
+    }
+
+    /// `true` for a `mode: http` pool.
+    #[must_use]
+    pub fn is_http(&self) -> bool {
+        self.cfg.mode == chring_config::twemproxy::Mode::Http
     }
 
     /// The health task: on every ejection and every probe interval, probes
@@ -537,4 +633,92 @@ async fn futures_join<T: Send + 'static>(
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::ProxyConfig;
+
+    fn pool(text: &str) -> Arc<Pool> {
+        let cfg = ProxyConfig::parse(text).unwrap();
+        let p = cfg.pools.into_iter().next().unwrap();
+        Pool::new(
+            p,
+            Limits::default(),
+            Events::default(),
+            tokio::runtime::Handle::current(),
+        )
+        .unwrap()
+    }
+
+    #[tokio::test]
+    async fn balancer_pools_route_and_control_like_cache_pools() {
+        for mode in ["tcp", "http"] {
+            let p = pool(&format!(
+                "w:\n  listen: 127.0.0.1:0\n  mode: {mode}\n  distribution: ring\n  servers:\n   \
+                 - 127.0.0.1:1:1 a\n   - 127.0.0.1:2:1 b\n   - 127.0.0.1:3:1 c\n"
+            ));
+            let snap = p.snapshot();
+            assert_eq!(snap.protocol, mode);
+            assert_eq!(snap.servers.len(), 3);
+            let share: f64 = snap.servers.iter().map(|s| s.key_share).sum();
+            assert!((share - 1.0).abs() < 1e-9, "{share}");
+            let key = b"10.1.2.3";
+            let first = p.route_name(key).unwrap();
+            // No connection tasks: a cache request to such a server fails at once.
+            let (tx, rx) = tokio::sync::oneshot::channel();
+            let (s, _) = p.route(key).unwrap();
+            s.send(crate::backend::Job {
+                bytes: bytes::Bytes::from_static(b"x"),
+                expect: crate::backend::Expect::Resp,
+                reply: tx,
+                command: "x".into(),
+                guard: None,
+                hint: 0,
+            })
+            .await;
+            assert!(rx.await.unwrap().is_err());
+            // DOWN / UP, ADD / REMOVE and MOVES as for cache pools.
+            p.set_up(&first, false).unwrap();
+            let other = p.route_name(key).unwrap();
+            assert_ne!(other, first);
+            p.set_up(&first, true).unwrap();
+            assert_eq!(p.route_name(key).unwrap(), first);
+            let add = Change::Add {
+                name: "d".into(),
+                addr: "127.0.0.1:4".into(),
+                weight: 1,
+            };
+            let priced = p.moves(&add).unwrap();
+            assert!((priced - p.apply(add).unwrap()).abs() < 1e-12);
+            assert_eq!(p.snapshot().servers.len(), 4);
+            p.apply(Change::Remove { name: "d".into() }).unwrap();
+            assert_eq!(p.route_name(key).unwrap(), first);
+            // An ejection by the active checks takes it out of the routing.
+            let s = p
+                .current()
+                .servers
+                .iter()
+                .find(|s| s.name == first)
+                .cloned()
+                .unwrap();
+            assert!(s.eject_by_check(unix_ms() + 1000));
+            assert!(!s.eject_by_check(unix_ms() + 1000));
+            p.refresh();
+            assert_ne!(p.route_name(key).unwrap(), first);
+            assert!(matches!(
+                p.snapshot()
+                    .servers
+                    .iter()
+                    .find(|x| x.name == first)
+                    .unwrap()
+                    .health,
+                Health::Ejected { .. }
+            ));
+            s.readmit();
+            p.refresh();
+            assert_eq!(p.route_name(key).unwrap(), first);
+        }
+    }
 }

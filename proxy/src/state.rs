@@ -127,6 +127,8 @@ pub struct ServerStats {
     pub out_queue_bytes: AtomicU64,
     /// Time from sending a request to its whole response, per command.
     pub latency: std::sync::Mutex<std::collections::BTreeMap<String, std::sync::Arc<Histogram>>>,
+    /// HTTP pools: status classes and hedging (zero elsewhere).
+    pub http: HttpServerStats,
 }
 
 impl ServerStats {
@@ -163,6 +165,131 @@ pub struct PoolStats {
     pub client_bytes_in: AtomicU64,
     /// Bytes written to clients.
     pub client_bytes_out: AtomicU64,
+    /// HTTP pools: requests, answers, hedging (zero elsewhere).
+    pub http: HttpPoolStats,
+}
+
+/// Index of an HTTP status in the class counters: 0 for 1xx .. 4 for 5xx.
+#[must_use]
+pub fn status_class(status: u16) -> usize {
+    usize::from(status / 100).clamp(1, 5) - 1
+}
+
+/// The names of the status classes, in counter order.
+pub const STATUS_CLASSES: [&str; 5] = ["1xx", "2xx", "3xx", "4xx", "5xx"];
+
+/// HTTP counters of one server of a `mode: http` pool.
+#[derive(Debug, Default)]
+pub struct HttpServerStats {
+    /// Responses the server sent, by status class ([`STATUS_CLASSES`]).
+    pub status: [AtomicU64; 5],
+    /// Hedged requests sent to this server (it was the runner-up).
+    pub hedges: AtomicU64,
+    /// Hedged requests this server answered first.
+    pub hedge_wins: AtomicU64,
+}
+
+/// HTTP counters of a `mode: http` pool.
+#[derive(Debug, Default)]
+pub struct HttpPoolStats {
+    /// Requests read from clients.
+    pub requests: AtomicU64,
+    /// Answers to clients by status class ([`STATUS_CLASSES`]), the proxy's
+    /// own 502, 503 and 504 included.
+    pub status: [AtomicU64; 5],
+    /// Hedged requests sent (a second request to the runner-up).
+    pub hedges: AtomicU64,
+    /// Hedged requests the runner-up answered first.
+    pub hedge_wins: AtomicU64,
+    /// Requests sent again to the next choice after a connect failure.
+    pub retries: AtomicU64,
+    /// 502 answers: no server could be connected (after `retries`), or the
+    /// server's answer broke.
+    pub bad_gateway: AtomicU64,
+    /// 503 answers: no server up.
+    pub unavailable: AtomicU64,
+    /// 504 answers: no response head within `timeout:`.
+    pub gateway_timeout: AtomicU64,
+    /// Time from reading a request's head to the response head (the first
+    /// answer of a hedged request), every server together; `hedge_after: pNN`
+    /// reads its percentile here.
+    pub latency: Histogram,
+}
+
+/// An HTTP server's counters, as snapshots show them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct HttpServerSnapshot {
+    /// Responses by status class, keyed `1xx` .. `5xx`.
+    pub status: std::collections::BTreeMap<String, u64>,
+    /// See [`HttpServerStats::hedges`].
+    pub hedges: u64,
+    /// See [`HttpServerStats::hedge_wins`].
+    pub hedge_wins: u64,
+}
+
+/// An HTTP pool's counters, as snapshots show them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct HttpPoolSnapshot {
+    /// `hash_key:` as configured.
+    pub hash_key: String,
+    /// See [`HttpPoolStats::requests`].
+    pub requests: u64,
+    /// Answers by status class, keyed `1xx` .. `5xx`.
+    pub status: std::collections::BTreeMap<String, u64>,
+    /// See [`HttpPoolStats::hedges`].
+    pub hedges: u64,
+    /// See [`HttpPoolStats::hedge_wins`].
+    pub hedge_wins: u64,
+    /// See [`HttpPoolStats::retries`].
+    pub retries: u64,
+    /// See [`HttpPoolStats::bad_gateway`].
+    pub bad_gateway: u64,
+    /// See [`HttpPoolStats::unavailable`].
+    pub unavailable: u64,
+    /// See [`HttpPoolStats::gateway_timeout`].
+    pub gateway_timeout: u64,
+    /// See [`HttpPoolStats::latency`].
+    pub latency: HistogramSnapshot,
+}
+
+fn classes(c: &[AtomicU64; 5]) -> std::collections::BTreeMap<String, u64> {
+    STATUS_CLASSES
+        .iter()
+        .zip(c)
+        .map(|(n, v)| ((*n).to_string(), v.load(Relaxed)))
+        .collect()
+}
+
+impl HttpServerStats {
+    /// A copy.
+    #[must_use]
+    pub fn snapshot(&self) -> HttpServerSnapshot {
+        HttpServerSnapshot {
+            status: classes(&self.status),
+            hedges: self.hedges.load(Relaxed),
+            hedge_wins: self.hedge_wins.load(Relaxed),
+        }
+    }
+}
+
+impl HttpPoolStats {
+    /// A copy, with the pool's `hash_key`.
+    #[must_use]
+    pub fn snapshot(&self, hash_key: String) -> HttpPoolSnapshot {
+        let g = |a: &AtomicU64| a.load(Relaxed);
+        HttpPoolSnapshot {
+            hash_key,
+            requests: g(&self.requests),
+            status: classes(&self.status),
+            hedges: g(&self.hedges),
+            hedge_wins: g(&self.hedge_wins),
+            retries: g(&self.retries),
+            bad_gateway: g(&self.bad_gateway),
+            unavailable: g(&self.unavailable),
+            gateway_timeout: g(&self.gateway_timeout),
+            latency: self.latency.snapshot(),
+        }
+    }
 }
 
 /// A server's health as the pool sees it.
@@ -223,8 +350,11 @@ pub struct ServerSnapshot {
     pub out_queue: u64,
     /// See [`ServerStats::out_queue_bytes`].
     pub out_queue_bytes: u64,
-    /// Latency per command (lower-case command name).
+    /// Latency per command (lower-case command name; `http` in HTTP pools).
     pub latency: std::collections::BTreeMap<String, HistogramSnapshot>,
+    /// HTTP pools only: status classes and hedging.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub http: Option<HttpServerSnapshot>,
 }
 
 /// One pool, as snapshots show it.
@@ -265,6 +395,9 @@ pub struct PoolSnapshot {
     pub client_bytes_in: u64,
     /// See [`PoolStats::client_bytes_out`].
     pub client_bytes_out: u64,
+    /// HTTP pools only: requests, answers, hedging.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub http: Option<HttpPoolSnapshot>,
 }
 
 /// The whole proxy at one moment.

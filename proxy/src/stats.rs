@@ -278,6 +278,7 @@ mod tests {
             out_queue: 0,
             out_queue_bytes: 0,
             latency: Default::default(),
+            http: None,
         }
     }
 
@@ -299,6 +300,7 @@ mod tests {
             fragments: 0,
             client_bytes_in: 0,
             client_bytes_out: 0,
+            http: None,
         }
     }
 

@@ -271,6 +271,7 @@ impl Control for Fleet {
                                     .iter()
                                     .map(|(k, h)| (k.clone(), h.snapshot()))
                                     .collect(),
+                                http: None,
                             })
                             .collect(),
                         ring: Vec::new(),
@@ -283,6 +284,7 @@ impl Control for Fleet {
                         fragments: 0,
                         client_bytes_in: 0,
                         client_bytes_out: 0,
+                        http: None,
                     }
                 })
                 .collect(),
