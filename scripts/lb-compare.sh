@@ -44,25 +44,12 @@ OUT="${LB_COMPARE_OUT:-$ROOT/target/lb-compare}"
 RUN_TIMEOUT="${LB_COMPARE_RUN_TIMEOUT:-60}"
 TOTAL_TIMEOUT="${LB_COMPARE_TIMEOUT:-600}"
 
-missing=''
+pkgs=()
 case ",$ALGORITHMS," in
-*,nginx_*)
-    have nginx || [ -x /usr/sbin/nginx ] || missing="$missing nginx-light"
-    ;;
+*,nginx_*) pkgs+=(nginx:nginx-light) ;;
 esac
-[ -f /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ] || [ -n "${HOST_SIM_FONT:-}" ] ||
-    missing="$missing fonts-dejavu-core"
-if [ -n "$missing" ]; then
-    if is_root && have apt-get; then
-        info "installing$missing with apt-get"
-        # shellcheck disable=SC2086 # word splitting intended
-        apt_install $missing
-    else
-        error "missing$missing. Install with:"
-        echo "  sudo apt-get update && sudo apt-get install -y$missing" >&2
-        exit 1
-    fi
-fi
+[ -n "${HOST_SIM_FONT:-}" ] || pkgs+=(:fonts-dejavu-core)
+need_packages "lb-compare" ${pkgs[@]+"${pkgs[@]}"}
 
 run cargo build --release -p host-sim -p chring-proxy
 dir="${CARGO_TARGET_DIR:-}"

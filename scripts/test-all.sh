@@ -152,23 +152,10 @@ step_test() {
 
 # twemproxy (issue 6): nutcracker and memcached from Debian, then the ignored
 # daemon test, which compares every key's backend with chring's. Without root
-# or apt it says SKIPPED with the command to run, and passes nothing silently.
+# or apt it fails with the command to run (need_packages).
 step_compat_twemproxy() {
-    local missing='' p
-    for p in nutcracker memcached; do
-        have "$p" || [ -x "/usr/sbin/$p" ] || [ -x "/usr/bin/$p" ] || missing="$missing $p"
-    done
-    if [ -n "$missing" ]; then
-        if is_root && have apt-get; then
-            info "installing$missing with apt-get"
-            # shellcheck disable=SC2086 # word splitting intended
-            apt_install $missing || return 1
-        else
-            warn "SKIPPED the twemproxy daemon test: missing$missing. Install with:"
-            echo "  sudo apt-get update && sudo apt-get install -y$missing" >&2
-            return 0
-        fi
-    fi
+    need_packages "the twemproxy daemon test" nutcracker:nutcracker memcached:memcached ||
+        return 1
     run env CHRING_DAEMON_TESTS=1 cargo test -p chring-tests --test integration \
         compat_twemproxy -- --include-ignored --nocapture
 }
@@ -176,24 +163,11 @@ step_compat_twemproxy() {
 # nginx and HAProxy (issue 6): nginx-light (its upstream hash module is built
 # in) and haproxy (2.6 in Debian 12) from Debian, then the ignored daemon tests,
 # which send 10,000 keys per case through each daemon and compare every key's
-# backend with chring's. Without root or apt it says SKIPPED with the command
-# to run, and passes nothing silently.
+# backend with chring's. Without root or apt it fails with the command
+# to run (need_packages).
 step_compat_http() {
-    local missing='' b
-    for b in nginx:nginx-light haproxy:haproxy; do
-        have "${b%%:*}" || [ -x "/usr/sbin/${b%%:*}" ] || missing="$missing ${b#*:}"
-    done
-    if [ -n "$missing" ]; then
-        if is_root && have apt-get; then
-            info "installing$missing with apt-get"
-            # shellcheck disable=SC2086 # word splitting intended
-            apt_install $missing || return 1
-        else
-            warn "SKIPPED the nginx and HAProxy daemon tests: missing$missing. Install with:"
-            echo "  sudo apt-get update && sudo apt-get install -y$missing" >&2
-            return 0
-        fi
-    fi
+    need_packages "the nginx and HAProxy daemon tests" nginx:nginx-light haproxy:haproxy ||
+        return 1
     run env CHRING_DAEMON_TESTS=1 cargo test -p chring-tests --test integration -- \
         --include-ignored --nocapture compat_nginx compat_haproxy
 }
@@ -202,48 +176,21 @@ step_compat_http() {
 # and memcached, then the ignored library tests: pylibmc stores 10,000 keys
 # per case into memcached servers and each server says which it holds; and
 # libmemcached's own parser (ctypes) places 10,000 keys per configuration
-# string. Without root or apt it says SKIPPED with the command to run.
+# string. Without root or apt it fails with the command to run.
 step_compat_libmemcached() {
-    local missing=''
-    have memcached || [ -x /usr/bin/memcached ] || missing=" memcached"
-    dpkg_installed python3-pylibmc || missing="$missing python3-pylibmc"
-    if [ -n "$missing" ]; then
-        if is_root && have apt-get; then
-            info "installing$missing with apt-get"
-            # shellcheck disable=SC2086 # word splitting intended
-            apt_install $missing || return 1
-        else
-            warn "SKIPPED the libmemcached tests: missing$missing. Install with:"
-            echo "  sudo apt-get update && sudo apt-get install -y$missing" >&2
-            return 0
-        fi
-    fi
+    need_packages "the libmemcached tests" memcached:memcached :python3-pylibmc || return 1
     run env CHRING_DAEMON_TESTS=1 cargo test -p chring-tests --test integration \
         compat_libmemcached -- --include-ignored --nocapture
 }
 
-# chring-proxy (issue 12): redis-server, redis-tools, memcached and nutcracker
-# from Debian, then the proxy's daemon tests (ignored in the plain test step),
+# chring-proxy (issue 12): redis-server, redis-tools, memcached, nutcracker and
+# nginx-light (issue 15's comparison) from Debian, then the proxy's daemon tests (ignored in the plain test step),
 # each starting its own daemons on free ports of 127.0.0.1. Without root or apt
-# it says SKIPPED with the command to run, and passes nothing silently.
+# it fails with the command to run (need_packages).
 step_proxy() {
-    local missing='' b
-    for b in redis-server:redis-server redis-benchmark:redis-tools memcached:memcached \
-        nutcracker:nutcracker nginx:nginx-light; do
-        have "${b%%:*}" || [ -x "/usr/sbin/${b%%:*}" ] || [ -x "/usr/bin/${b%%:*}" ] ||
-            missing="$missing ${b#*:}"
-    done
-    if [ -n "$missing" ]; then
-        if is_root && have apt-get; then
-            info "installing$missing with apt-get"
-            # shellcheck disable=SC2086 # word splitting intended
-            apt_install $missing || return 1
-        else
-            warn "SKIPPED the chring-proxy daemon tests: missing$missing. Install with:"
-            echo "  sudo apt-get update && sudo apt-get install -y$missing" >&2
-            return 0
-        fi
-    fi
+    need_packages "the chring-proxy daemon tests" redis-server:redis-server \
+        redis-benchmark:redis-tools memcached:memcached nutcracker:nutcracker \
+        nginx:nginx-light || return 1
     run cargo test -p chring-proxy -- --include-ignored
     # Issue 15's algorithm comparison, small: host-sim lb-compare through the
     # chring-proxy binary just built (and nginx), asserting each algorithm's effect.
@@ -257,22 +204,9 @@ step_proxy() {
 # real redis-servers. The script starts and stops everything on free
 # 127.0.0.1 ports and bounds every wait.
 step_dashboard() {
-    local missing='' p py=/usr/bin/python3
-    for p in chromium:chromium chromedriver:chromium-driver redis-server:redis-server; do
-        have "${p%%:*}" || missing="$missing ${p#*:}"
-    done
-    dpkg_installed python3-selenium || missing="$missing python3-selenium"
-    if [ -n "$missing" ]; then
-        if is_root && have apt-get; then
-            info "installing$missing with apt-get"
-            # shellcheck disable=SC2086 # word splitting intended
-            apt_install $missing || return 1
-        else
-            error "the dashboard test needs$missing. Install with:"
-            echo "  sudo apt-get update && sudo apt-get install -y$missing" >&2
-            return 1
-        fi
-    fi
+    local py=/usr/bin/python3
+    need_packages "the dashboard test" chromium:chromium chromedriver:chromium-driver \
+        redis-server:redis-server :python3-selenium || return 1
     run cargo build -p chring-proxy --bin chring-proxy || return 1
     run timeout 600 "$py" "$ROOT/proxy/tests/browser/dashboard.py" \
         --proxy "$(target_dir)/debug/chring-proxy" --out "$(target_dir)/dashboard"
@@ -424,16 +358,7 @@ firmware_setup() {
 
     # Tools: QEMU from apt, defmt-print from crates.io (compiles for minutes:
     # only when missing).
-    if ! have qemu-system-arm; then
-        if is_root && have apt-get; then
-            info "installing qemu-system-arm with apt-get"
-            apt_install qemu-system-arm || return 1
-        else
-            error "qemu-system-arm is missing. Install it with:"
-            echo "  sudo apt-get update && sudo apt-get install -y qemu-system-arm" >&2
-            return 1
-        fi
-    fi
+    need_packages "the firmware under QEMU" qemu-system-arm:qemu-system-arm || return 1
     info "$(qemu-system-arm --version | head -n 1)"
     # defmt 1.x frames need defmt-print 1.x.
     local v=''
@@ -607,16 +532,7 @@ step_udplb() {
     local fw="$ROOT/firmware" tdir="$ROOT/firmware/target" log out t requests
     log="$(log_dir)"
     firmware_setup || return 1
-    if ! have memcached && [ ! -x /usr/bin/memcached ]; then
-        if is_root && have apt-get; then
-            info "installing memcached with apt-get"
-            apt_install memcached || return 1
-        else
-            error "memcached is missing. Install it with:"
-            echo "  sudo apt-get update && sudo apt-get install -y memcached" >&2
-            return 1
-        fi
-    fi
+    need_packages "the udplb test" memcached:memcached || return 1
     t=$SECONDS
     (
         cd "$fw"

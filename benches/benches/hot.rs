@@ -5,7 +5,7 @@
 //!   `Ring<B, 100 x B, I>` holding `B` backends of weight 1 (100 points each,
 //!   the ring's full capacity), all up, for `B` = 8, 1024, 16384. `lookup` is
 //!   [`Ring::lookup`] (health ignored), `pick` is `Strategy::pick` (what a
-//!   balancer calls: [`Ring::lookup_healthy`]). 4096 u64 keys per iteration,
+//!   balancer calls: [`Ring::pick`]). 4096 u64 keys per iteration,
 //!   hashed inside the loop. `I` is a power of two `>= 100 x B`; the ring uses
 //!   as many entries as its points need.
 //! - `lookup/chring-ring-cold/100`, `lookup/pingora-ketama-cold/100` and

@@ -119,7 +119,7 @@ fn lookups_allocate_nothing() {
                 let h = hash_u64(k);
                 for b in [
                     ring.lookup(h),
-                    ring.lookup_healthy(h),
+                    ring.pick(h),
                     ring0.lookup(h),
                     maglev.lookup(h),
                     jump.lookup(h),

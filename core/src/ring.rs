@@ -33,7 +33,7 @@
 //! | operation | cost |
 //! | --- | --- |
 //! | [`Ring::lookup`] | *O*(1) expected with `I >= P`, *O*(log P) with `I = 0` |
-//! | [`Ring::lookup_healthy`] | as lookup when the owner is up; otherwise one step per point passed, no scratch |
+//! | [`Ring::pick`] | as lookup when the owner is up; otherwise one step per point passed, no scratch |
 //! | [`Ring::replicas`] | as lookup, then one step per point walked |
 //! | [`Ring::add`] | *O*(P x ceil(k / 64) + k log k + A x ceil(k / 64)) for k new points: merged in place, index entries shifted (refilled, *O*(P + A), when it grows) |
 //! | [`Ring::add_many`] | *O*(P log P + A): one sort, one index fill |
@@ -424,7 +424,7 @@ impl<const B: usize, const P: usize, const I: usize> Ring<B, P, I> {
     }
 
     /// Marks a backend up or down. Down backends keep their points (nothing is
-    /// rebuilt); [`lookup_healthy`](Self::lookup_healthy) walks past them.
+    /// rebuilt); [`pick`](Self::pick) walks past them.
     ///
     /// # Errors
     /// [`UnknownBackend`] if no backend has this id.
@@ -452,9 +452,12 @@ impl<const B: usize, const P: usize, const I: usize> Ring<B, P, I> {
     /// the points clockwise to the first one whose backend is up, one step per
     /// point passed, with no scratch memory (*O*(1) when every backend is down,
     /// from the fleet's running up-weight).
+    ///
+    /// This is the verb every strategy shares: `lookup` is pure placement,
+    /// `pick` honours health (and, on load-aware strategies, load).
     #[must_use]
     #[inline]
-    pub fn lookup_healthy(&self, key_hash: u64) -> Option<BackendId> {
+    pub fn pick(&self, key_hash: u64) -> Option<BackendId> {
         let i = self.find(position(key_hash))?;
         let p = self.points.get(i)?;
         // With every backend up (the fleet counts the down ones) this is
@@ -465,7 +468,7 @@ impl<const B: usize, const P: usize, const I: usize> Ring<B, P, I> {
         self.walk_to_up(i)
     }
 
-    /// The slow path of [`lookup_healthy`](Self::lookup_healthy): the first point
+    /// The slow path of [`pick`](Self::pick): the first point
     /// after `i` (clockwise, wrapping) whose backend is up. No scratch: the
     /// first such point is the first such distinct backend, so the walk needs no
     /// set of backends already seen. At most one lap.
@@ -883,7 +886,7 @@ mod tests {
     fn empty_ring_returns_none() {
         let r = R::new(RingConfig::default()).unwrap();
         assert_eq!(r.lookup(1), None);
-        assert_eq!(r.lookup_healthy(1), None);
+        assert_eq!(r.pick(1), None);
         assert_eq!(r.replicas(1, 3).count(), 0);
     }
 
@@ -1012,7 +1015,7 @@ mod tests {
         let before: Vec<_> = keys.iter().map(|&k| r.lookup(k)).collect();
         r.set_up(BackendId(2), false).unwrap();
         for (k, b) in keys.iter().zip(&before) {
-            let h = r.lookup_healthy(*k).unwrap();
+            let h = r.pick(*k).unwrap();
             assert_ne!(h, BackendId(2));
             if *b != Some(BackendId(2)) {
                 assert_eq!(Some(h), *b, "a key on a healthy backend moved");
@@ -1024,7 +1027,7 @@ mod tests {
         for id in 0..4 {
             r.set_up(BackendId(id), false).unwrap();
         }
-        assert_eq!(r.lookup_healthy(keys[0]), None);
+        assert_eq!(r.pick(keys[0]), None);
     }
 
     #[test]
@@ -1177,7 +1180,7 @@ mod tests {
         ]
     }
 
-    /// Reference for `lookup_healthy`: the first point clockwise at or after
+    /// Reference for `pick`: the first point clockwise at or after
     /// the key whose backend is up, by linear scan over the points.
     fn naive_healthy<const B2: usize, const P2: usize, const I2: usize>(
         r: &Ring<B2, P2, I2>,
@@ -1195,7 +1198,7 @@ mod tests {
 
     /// After every operation: the incrementally maintained index equals a full
     /// rebuild (entry for entry, and its size), lookups equal a linear scan,
-    /// and `lookup_healthy` equals the scan that skips down backends.
+    /// and `pick` equals the scan that skips down backends.
     fn run_ops<const I2: usize>(ops: &[Op], keys: &[u64]) {
         let mut r: Ring<12, 1024, I2> = Ring::new(RingConfig::new(20)).unwrap();
         for op in ops {
@@ -1232,12 +1235,12 @@ mod tests {
                 let pts = &r.points[..r.len];
                 let p = pts.iter().find(|p| p.pos >= pos).or(pts.first());
                 assert_eq!(r.lookup(k), p.map(|p| BackendId(p.id)));
-                assert_eq!(r.lookup_healthy(k), naive_healthy(&r, k));
-                // The walk-based answer (what lookup_healthy used to be).
+                assert_eq!(r.pick(k), naive_healthy(&r, k));
+                // The walk-based answer (what pick used to be).
                 let walked = r
                     .replicas(k, usize::MAX)
                     .find(|&id| r.backend(id).unwrap().up);
-                assert_eq!(r.lookup_healthy(k), walked);
+                assert_eq!(r.pick(k), walked);
                 let reps: Vec<_> = r.replicas(k, usize::MAX).collect();
                 assert_eq!(reps, naive_replicas(&r, k));
             }

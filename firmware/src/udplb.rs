@@ -23,7 +23,7 @@
 //!   (`c1`, `c2`...) hash close together and pile onto one server. One setting, switched with `STRATEGY ketama` /
 //!   `STRATEGY ring` on the UART.
 //! - **Health.** A server marked `DOWN` keeps its place; its keys go to the next
-//!   point clockwise whose server is up (the ring's `lookup_healthy`, and the
+//!   point clockwise whose server is up (the ring's `pick`, and the
 //!   same walk over ketama's continuum), so the other servers' keys do not move.
 //! - **Requests.** The device gives each forwarded request its own request id
 //!   and remembers (id -> client, client's id, server) in a fixed-capacity
@@ -422,7 +422,7 @@ impl Udplb {
         match self.distribution {
             Distribution::Ring => self
                 .ring
-                .lookup_healthy(chring::hash(key))
+                .pick(chring::hash(key))
                 .map(|id| usize::from(id.0)),
             Distribution::Ketama => {
                 let slot_at = |i: usize| self.ketama_slots.get(i).map(|&s| usize::from(s));

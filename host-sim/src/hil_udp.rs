@@ -186,7 +186,7 @@ impl Model {
         let slot = match self.placement {
             Placement::Ring => self
                 .ring
-                .lookup_healthy(chring::hash(key.as_bytes()))
+                .pick(chring::hash(key.as_bytes()))
                 .map(|id| usize::from(id.0)),
             Placement::Ketama => {
                 let points = self.ketama.points();

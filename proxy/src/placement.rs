@@ -436,13 +436,13 @@ impl Placement {
                 let x = chring::mix(seed.fetch_add(1, Relaxed), 0x5bd1_e995);
                 return usize::try_from(x % n).ok();
             }
-            Kind::Ring(r) => r.lookup_healthy(self.chring_hash(key)),
+            Kind::Ring(r) => r.pick(self.chring_hash(key)),
             Kind::Maglev(m) => m.pick(self.chring_hash(key)),
             Kind::Jump(j) => j.pick(self.chring_hash(key)),
             Kind::Rendezvous(r) => r.pick(self.chring_hash(key)),
             Kind::Bounded(b) => {
                 let b = b.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-                b.ring().lookup_healthy(self.chring_hash(key))
+                b.ring().pick(self.chring_hash(key))
             }
             // What the next request would get; no load is recorded.
             Kind::Loaded(l) => l

@@ -82,3 +82,34 @@ dpkg_installed() {
     have dpkg-query || return 1
     [ "$(dpkg-query -W -f='${Status}' "$1" 2>/dev/null)" = "install ok installed" ]
 }
+
+# need_packages WHAT SPEC...: makes sure Debian packages are installed. SPEC is
+# COMMAND:PACKAGE (COMMAND looked for on PATH, in /usr/sbin and /usr/bin) or
+# :PACKAGE (dpkg says whether it is installed). Missing packages are installed
+# with apt-get as root; elsewhere it prints the exact command and fails,
+# naming WHAT needs them: a step never passes without running its tests.
+need_packages() {
+    local what="$1" spec cmd pkg missing=''
+    shift
+    for spec in "$@"; do
+        cmd="${spec%%:*}" pkg="${spec#*:}"
+        if [ -n "$cmd" ]; then
+            if have "$cmd" || [ -x "/usr/sbin/$cmd" ] || [ -x "/usr/bin/$cmd" ]; then
+                continue
+            fi
+        elif dpkg_installed "$pkg"; then
+            continue
+        fi
+        case " $missing " in *" $pkg "*) ;; *) missing="$missing $pkg" ;; esac
+    done
+    [ -z "$missing" ] && return 0
+    if is_root && have apt-get; then
+        info "installing$missing with apt-get (for $what)"
+        # shellcheck disable=SC2086 # word splitting intended
+        apt_install $missing
+    else
+        error "$what needs$missing. Install with:"
+        echo "  sudo apt-get update && sudo apt-get install -y$missing" >&2
+        return 1
+    fi
+}

@@ -104,7 +104,7 @@ proptest! {
                 let order = model.order(k);
                 prop_assert_eq!(ring.lookup(k), order.first().map(|&i| BackendId(i)));
                 let healthy = order.iter().find(|&&i| model.up(i)).map(|&i| BackendId(i));
-                prop_assert_eq!(ring.lookup_healthy(k), healthy);
+                prop_assert_eq!(ring.pick(k), healthy);
                 let reps: Vec<u16> = ring.replicas(k, 3).map(|b| b.0).collect();
                 prop_assert_eq!(&reps[..], &order[..order.len().min(3)]);
             }

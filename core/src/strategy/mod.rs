@@ -78,18 +78,6 @@ pub(crate) use traits::{
 use crate::fleet::{AddError, BackendId, UnknownBackend};
 use crate::ring::Ring;
 
-impl<const B: usize, const P: usize, const I: usize> Ring<B, P, I> {
-    /// The backend for `key_hash` among backends that are up: the owner when it
-    /// is up, otherwise the first backend clockwise that is. `None` when none is
-    /// up. The same as [`lookup_healthy`](Ring::lookup_healthy) (the name the
-    /// other strategies share).
-    #[must_use]
-    #[inline]
-    pub fn pick(&self, key_hash: u64) -> Option<BackendId> {
-        self.lookup_healthy(key_hash)
-    }
-}
-
 impl<const B: usize, const P: usize, const I: usize> FleetView for Ring<B, P, I> {
     fleet_view!("ring", |s| s.fleet());
 }
@@ -99,7 +87,7 @@ impl<const B: usize, const P: usize, const I: usize> Placement for Ring<B, P, I>
         Ring::lookup(self, key_hash)
     }
     fn pick(&self, key_hash: u64) -> Option<BackendId> {
-        self.lookup_healthy(key_hash)
+        Ring::pick(self, key_hash)
     }
 }
 

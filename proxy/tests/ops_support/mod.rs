@@ -211,7 +211,7 @@ impl Control for Fleet {
         self.with_pool(pool, |p| {
             let ring = ring_of(&p.servers)?;
             Ok(ring
-                .lookup_healthy(chring::hash(key))
+                .pick(chring::hash(key))
                 .and_then(|id| p.servers.get(usize::from(id.0)))
                 .map(|s| s.name.clone()))
         })
