@@ -184,9 +184,10 @@ step_compat_libmemcached() {
 }
 
 # chring-proxy (issue 12): redis-server, redis-tools, memcached, nutcracker and
-# nginx-light (issue 15's comparison) from Debian, then the proxy's daemon tests (ignored in the plain test step),
-# each starting its own daemons on free ports of 127.0.0.1. Without root or apt
-# it fails with the command to run (need_packages).
+# nginx-light (issue 15's comparison) from Debian, then the proxy's daemon tests
+# (ignored in the plain test step), each starting its own daemons on free ports
+# of 127.0.0.1. Without root or apt it fails with the command to run
+# (need_packages).
 step_proxy() {
     need_packages "the chring-proxy daemon tests" redis-server:redis-server \
         redis-benchmark:redis-tools memcached:memcached nutcracker:nutcracker \

@@ -490,6 +490,11 @@ fn quantile_ms(sorted_us: &[u64], q: f64) -> f64 {
     sorted_us[rank - 1] as f64 / 1e3
 }
 
+/// chring-proxy's counter of hedged requests (per pool; summed).
+pub const HEDGES_METRIC: &str = "chring_proxy_http_hedges_total";
+/// chring-proxy's counter of hedges whose answer was used (per pool; summed).
+pub const HEDGE_WINS_METRIC: &str = "chring_proxy_http_hedge_wins_total";
+
 /// Summarises one run's samples.
 #[must_use]
 pub fn summarise(
@@ -539,13 +544,8 @@ pub fn summarise(
             served,
         })
         .collect();
-    let hedges = metrics.and_then(|m| {
-        balancer::sum_metric(m, |n| {
-            n.contains("hedge") && !n.contains("win") && n.ends_with("_total")
-        })
-    });
-    let hedge_wins =
-        metrics.and_then(|m| balancer::sum_metric(m, |n| n.contains("hedge") && n.contains("win")));
+    let hedges = metrics.and_then(|m| balancer::sum_metric(m, |n| n == HEDGES_METRIC));
+    let hedge_wins = metrics.and_then(|m| balancer::sum_metric(m, |n| n == HEDGE_WINS_METRIC));
     let secs = elapsed.as_secs_f64();
     Run {
         algorithm: alg,
@@ -810,7 +810,9 @@ mod tests {
             sample(2, 500, 200, Some(0)),
             sample(3, 1000, 0, None),
         ]);
-        let metrics = "chring_proxy_hedges_total{pool=\"p\"} 5\nchring_proxy_hedge_wins_total{pool=\"p\"} 2\n";
+        let metrics = "chring_proxy_http_hedges_total{pool=\"p\"} 5\n\
+            chring_proxy_http_hedge_wins_total{pool=\"p\"} 2\n\
+            chring_proxy_http_server_hedges_total{pool=\"p\",server=\"a\"} 5\n";
         let r = summarise(
             Algorithm::P2cHedge,
             &samples,
