@@ -10,8 +10,8 @@
 # algorithm, over 4 in-process HTTP backends started afresh for each row:
 #   ok-0, ok-1   2 ms + U(0, 2) ms per request
 #   slow-2       15 ms more
-#   failing-3    answers 500 to 30% of its requests
-# and every backend has a heavy tail (3% of requests take 60 ms more).
+#   failing-3    answers 500 to 60% of its requests
+# and every backend has a heavy tail (3% of requests take 150 ms more).
 # Rows (LB_COMPARE_ALGORITHMS, comma-separated; default all):
 #   chring-proxy, one `mode: http` pool per row: round_robin, least_conn,
 #     peak_ewma, health_score, p2c, p2c_hedge (p2c + hedge_after: p95, seed

@@ -35,16 +35,16 @@ fn proxy_binary() -> PathBuf {
 }
 
 /// The README's fleet, smaller: 4 backends, ok-0 and ok-1 at 2-4 ms, slow-2
-/// 15 ms more, failing-3 answering 500 to 30%, and a 3% tail of +60 ms on all.
+/// 15 ms more, failing-3 answering 500 to 60%, and a 3% tail of +150 ms on all.
 fn setup(algorithms: Vec<Algorithm>, nginx: Option<PathBuf>) -> Setup {
     let mut backends = Vec::new();
     for (i, name) in ["ok-0", "ok-1", "slow-2", "failing-3"].iter().enumerate() {
         let mut b = BackendSpec::new(name, 2.0, 2.0, 0x5eed + i as u64);
         b.tail_share = 0.03;
-        b.tail_ms = 60.0;
+        b.tail_ms = 150.0;
         match i {
             2 => b.extra_ms = 15.0,
-            3 => b.fail_share = 0.3,
+            3 => b.fail_share = 0.6,
             _ => {}
         }
         backends.push(b);
@@ -163,13 +163,18 @@ fn algorithms_show_their_effect_live() {
         let k = row(&report, a).key_affinity;
         assert!(k >= 0.99, "{a}: key affinity {k}");
     }
+    // Bounded loads move a key off its server only while that server is at
+    // capacity (1.25 x the mean in flight): most answers stay on the key's own.
     let bounded = row(&report, Bounded).key_affinity;
-    assert!(bounded >= 0.9, "bounded: key affinity {bounded}");
     assert!(
-        rr.key_affinity < 0.8,
-        "round_robin: key affinity {}",
+        bounded >= 0.7 && bounded > rr.key_affinity + 0.3,
+        "bounded: key affinity {bounded}, round_robin {}",
         rr.key_affinity
     );
+    for a in [RoundRobin, LeastConn, P2c] {
+        let k = row(&report, a).key_affinity;
+        assert!(k < 0.6, "{a} is unkeyed, yet key affinity {k}");
+    }
 
     if report.run(NginxRoundRobin).is_some() {
         let (nrr, nlc) = (row(&report, NginxRoundRobin), row(&report, NginxLeastConn));

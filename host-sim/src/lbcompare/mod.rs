@@ -237,10 +237,10 @@ pub struct LbCompareArgs {
     #[arg(long, value_name = "SHARE", default_value_t = 0.03)]
     pub tail_share: f64,
     /// The heavy tail's extra time, ms.
-    #[arg(long, value_name = "MS", default_value_t = 60.0)]
+    #[arg(long, value_name = "MS", default_value_t = 150.0)]
     pub tail_ms: f64,
     /// Share of the failing backend's requests answered 500.
-    #[arg(long, value_name = "SHARE", default_value_t = 0.3)]
+    #[arg(long, value_name = "SHARE", default_value_t = 0.6)]
     pub fail_share: f64,
     /// How the failing backend fails.
     #[arg(long, value_enum, default_value_t = FailMode::Status)]
@@ -859,7 +859,7 @@ mod tests {
         let names: Vec<&str> = s.backends.iter().map(|b| b.name.as_str()).collect();
         assert_eq!(names, ["ok-0", "ok-1", "slow-2", "failing-3"]);
         assert_eq!(s.backends[2].extra_ms, 15.0);
-        assert_eq!(s.backends[3].fail_share, 0.3);
+        assert_eq!(s.backends[3].fail_share, 0.6);
         assert_eq!(s.backends[0].fail_share, 0.0);
         assert!(s.backends.iter().all(|b| b.tail_share == 0.03));
         // chring's algorithms need the proxy binary.
