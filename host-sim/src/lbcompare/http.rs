@@ -1,23 +1,25 @@
 //! Just enough HTTP/1.1 for the experiment's backends and load client: a
 //! message head (start line and headers) and a body by `Content-Length` or
-//! chunked encoding, every read bounded.
+//! chunked encoding, every read bounded. Bad input is an `io::Error`
+//! (`InvalidData` for a malformed message), never a panic; fuzzed by
+//! `fuzz/fuzz_targets/lbcompare_http.rs`.
 
 use std::io::{self, BufRead, Read};
 
 /// Longest line of a head, bytes.
-const MAX_LINE: u64 = 8 * 1024;
+pub const MAX_LINE: u64 = 8 * 1024;
 /// Most header lines in a head.
-const MAX_HEADERS: usize = 100;
+pub const MAX_HEADERS: usize = 100;
 /// Largest body read, bytes.
-const MAX_BODY: u64 = 1 << 20;
+pub const MAX_BODY: u64 = 1 << 20;
 
 /// A message head: the start line and the headers, in order.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct Head {
+pub struct Head {
     /// `GET /path HTTP/1.1` or `HTTP/1.1 200 OK`.
-    pub(crate) start: String,
+    pub start: String,
     /// `(name, value)`, the value trimmed.
-    pub(crate) headers: Vec<(String, String)>,
+    pub headers: Vec<(String, String)>,
 }
 
 fn bad(msg: &str) -> io::Error {
@@ -51,7 +53,7 @@ fn read_line<R: BufRead>(r: &mut R) -> io::Result<Option<String>> {
 ///
 /// # Errors
 /// I/O errors, a line over 8 KiB, more than 100 headers, a header without `:`.
-pub(crate) fn read_head<R: BufRead>(r: &mut R) -> io::Result<Option<Head>> {
+pub fn read_head<R: BufRead>(r: &mut R) -> io::Result<Option<Head>> {
     let Some(start) = read_line(r)? else {
         return Ok(None);
     };
@@ -75,7 +77,7 @@ pub(crate) fn read_head<R: BufRead>(r: &mut R) -> io::Result<Option<Head>> {
 
 impl Head {
     /// The first header called `name` (case-insensitive).
-    pub(crate) fn header(&self, name: &str) -> Option<&str> {
+    pub fn header(&self, name: &str) -> Option<&str> {
         self.headers
             .iter()
             .find(|(n, _)| n.eq_ignore_ascii_case(name))
@@ -83,7 +85,7 @@ impl Head {
     }
 
     /// The status of a response head (`HTTP/1.1 200 OK` -> 200).
-    pub(crate) fn status(&self) -> Option<u16> {
+    pub fn status(&self) -> Option<u16> {
         let mut parts = self.start.split_ascii_whitespace();
         parts
             .next()
@@ -93,13 +95,13 @@ impl Head {
     }
 
     /// The request target of a request head (`GET /k/1 HTTP/1.1` -> `/k/1`).
-    pub(crate) fn target(&self) -> Option<&str> {
+    pub fn target(&self) -> Option<&str> {
         self.start.split_ascii_whitespace().nth(1)
     }
 
     /// The connection ends after this message: `Connection: close`, or
     /// HTTP/1.0 without `keep-alive`.
-    pub(crate) fn closes(&self) -> bool {
+    pub fn closes(&self) -> bool {
         let conn = self.header("connection").unwrap_or("");
         let has = |t: &str| conn.split(',').any(|c| c.trim().eq_ignore_ascii_case(t));
         if self.start.contains("HTTP/1.0") {
@@ -115,11 +117,7 @@ impl Head {
     ///
     /// # Errors
     /// I/O errors, a bad length or chunk size, a body over 1 MiB.
-    pub(crate) fn read_body<R: BufRead>(
-        &self,
-        r: &mut R,
-        until_close: bool,
-    ) -> io::Result<Vec<u8>> {
+    pub fn read_body<R: BufRead>(&self, r: &mut R, until_close: bool) -> io::Result<Vec<u8>> {
         let mut body = Vec::new();
         if self
             .header("transfer-encoding")
@@ -135,7 +133,7 @@ impl Head {
                     while read_line(r)?.is_some_and(|l| !l.is_empty()) {}
                     return Ok(body);
                 }
-                if body.len() as u64 + size > MAX_BODY {
+                if (body.len() as u64).saturating_add(size) > MAX_BODY {
                     return Err(bad("body too large"));
                 }
                 r.by_ref().take(size).read_to_end(&mut body)?;
@@ -193,6 +191,12 @@ mod tests {
         let long = vec![b'a'; 9000];
         assert!(read_head(&mut &long[..]).is_err());
         let mut r = &b"HTTP/1.1 200 OK\r\nContent-Length: x\r\n\r\n"[..];
+        let h = read_head(&mut r).unwrap().unwrap();
+        assert!(h.read_body(&mut r, false).is_err());
+        // A chunk size near u64::MAX is refused, not added up.
+        let mut r =
+            &b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n1\r\na\r\nffffffffffffffff\r\n"
+                [..];
         let h = read_head(&mut r).unwrap().unwrap();
         assert!(h.read_body(&mut r, false).is_err());
         let mut r = &b"HTTP/1.1 200 OK\r\nContent-Length: 9\r\n\r\nabc"[..];

@@ -25,7 +25,7 @@
 pub mod backend;
 pub mod balancer;
 pub mod client;
-mod http;
+pub mod http;
 
 use std::collections::HashMap;
 use std::fmt::Write as _;
