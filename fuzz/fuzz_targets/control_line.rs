@@ -13,14 +13,20 @@
 //! - an over-long line gets `-ERR line too long`;
 //! - before `AUTH`, no command but `PING`, `QUIT`, `AUTH` changes anything;
 //! - `ROUTE` names a server of the pool that is up; the fleet stays within
-//!   its bounds; `QUIT` and a wrong token end the session.
+//!   its bounds; `QUIT` and a wrong token end the session;
+//! - seed 001's `REP` / `ADD` / `RM` answer the pool's servers as they are
+//!   after the line; an `ADD` or `RM` refused with `-ERR` leaves the pool as
+//!   it was (all or nothing, the fleet's capacity included), an accepted one
+//!   changes it by exactly `n` servers.
 #![no_main]
 
 use std::sync::{Arc, Mutex};
 
 use chring::protocol::LineBuffer;
 use chring_proxy::control::{Flow, LineError, Request, Session};
-use chring_proxy::state::{Change, Control, ControlError, Snapshot};
+use chring_proxy::state::{
+    Change, Control, ControlError, Health, PoolSnapshot, ServerSnapshot, Snapshot,
+};
 use libfuzzer_sys::fuzz_target;
 
 const LINE: usize = 64;
@@ -136,10 +142,71 @@ impl Control for Fleet {
             version: "0".into(),
             started_unix: 0,
             now_unix_ms: 0,
-            pools: Vec::new(),
+            pools: self
+                .pools
+                .lock()
+                .unwrap()
+                .iter()
+                .map(|(p, servers)| pool_snapshot(p, servers))
+                .collect(),
             events: Vec::new(),
         }
     }
+}
+
+fn pool_snapshot(name: &str, servers: &[(String, bool)]) -> PoolSnapshot {
+    PoolSnapshot {
+        name: name.into(),
+        listen: String::new(),
+        protocol: "redis".into(),
+        distribution: "ketama".into(),
+        hash: "fnv1a_64".into(),
+        servers: servers
+            .iter()
+            .map(|(n, up)| ServerSnapshot {
+                name: n.clone(),
+                addr: "127.0.0.1:1".into(),
+                weight: 1,
+                health: if *up { Health::Up } else { Health::Down },
+                key_share: 0.0,
+                requests: 0,
+                request_bytes: 0,
+                responses: 0,
+                response_bytes: 0,
+                server_eof: 0,
+                server_err: 0,
+                server_timedout: 0,
+                server_connections: 0,
+                server_ejected_at: 0,
+                ejections: 0,
+                in_queue: 0,
+                in_queue_bytes: 0,
+                out_queue: 0,
+                out_queue_bytes: 0,
+                latency: Default::default(),
+                http: None,
+            })
+            .collect(),
+        ring: Vec::new(),
+        client_eof: 0,
+        client_err: 0,
+        client_connections: 0,
+        client_accepted: 0,
+        server_ejects: 0,
+        forward_error: 0,
+        fragments: 0,
+        client_bytes_in: 0,
+        client_bytes_out: 0,
+        http: None,
+    }
+}
+
+fn servers_of(fleet: &Fleet, pool: &str) -> Option<Vec<(String, bool)>> {
+    let pools = fleet.pools.lock().unwrap();
+    pools
+        .iter()
+        .find(|(n, _)| n == pool)
+        .map(|(_, s)| s.clone())
 }
 
 fn check_reply(reply: &str, line: &[u8]) {
@@ -185,6 +252,7 @@ fuzz_target!(|data: &[u8]| {
         let owned = line.map(<[u8]>::to_vec);
         out.clear();
         let changes_before = *fleet.changes.lock().unwrap();
+        let pools_before = fleet.pools.lock().unwrap().clone();
         let flow = session.handle(line, fleet.as_ref(), &mut out);
         let bytes = owned.as_deref().unwrap_or(&[]);
         let blank = owned.is_ok() && bytes.iter().all(|&c| c == b' ' || c == b'\t');
@@ -217,6 +285,44 @@ fuzz_target!(|data: &[u8]| {
                         servers.iter().any(|(n, up)| n == name && *up),
                         "ROUTE -> {name:?}"
                     );
+                }
+                let listed = |pool: &str| {
+                    let now = servers_of(&fleet, pool).unwrap_or_default();
+                    let mut want = format!("*{}\r\n", now.len());
+                    for (n, up) in &now {
+                        want.push_str(&format!("+{n} {}\r\n", if *up { "up" } else { "down" }));
+                    }
+                    want
+                };
+                let before = |pool: &str| {
+                    pools_before
+                        .iter()
+                        .find(|(n, _)| n == pool)
+                        .map(|(_, s)| s.clone())
+                };
+                match req {
+                    Request::Rep(pool)
+                    | Request::AddReplicas { pool, .. }
+                    | Request::RemoveReplicas { pool, .. }
+                        if authed && !out.starts_with("-ERR") =>
+                    {
+                        assert_eq!(out, listed(pool), "{bytes:?}");
+                        let (n, add) = match req {
+                            Request::AddReplicas { n, .. } => (n, true),
+                            Request::RemoveReplicas { n, .. } => (n, false),
+                            _ => (0, true),
+                        };
+                        let (was, now) = (
+                            before(pool).unwrap().len() as u64,
+                            servers_of(&fleet, pool).unwrap().len() as u64,
+                        );
+                        assert_eq!(if add { was + n } else { was - n }, now, "{bytes:?}");
+                    }
+                    Request::AddReplicas { pool, .. } | Request::RemoveReplicas { pool, .. } => {
+                        assert!(out.starts_with("-ERR "), "{out:?}");
+                        assert_eq!(servers_of(&fleet, pool), before(pool), "{bytes:?}: {out:?}");
+                    }
+                    _ => {}
                 }
                 match req {
                     Request::Quit => {

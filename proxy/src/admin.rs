@@ -11,6 +11,7 @@
 //! | `GET /api/pools/{pool}/route?key=K` | 200 `{"pool","key","server"}` (`server` null when none is up) |
 //! | `GET /api/pools/{pool}/moves?op=add&name=N&addr=A[&weight=W]` | 200 `{"pool","moved"}` |
 //! | `GET /api/pools/{pool}/moves?op=remove&name=N` | 200 `{"pool","moved"}` |
+//! | `GET /rep`, `POST /add`, `DELETE /rm` | seed 001's API ([`seed001`], its own error shape) |
 //!
 //! `weight` defaults to 1. Path segments and query values are
 //! percent-decoded (`+` is a space in queries). Errors are JSON
@@ -66,6 +67,8 @@ use serde_json::json;
 use tokio::net::TcpListener;
 
 use crate::state::{Change, Control, ControlError, Health, HistogramSnapshot, Snapshot};
+
+pub mod seed001;
 
 /// The largest request body read, in bytes.
 pub const MAX_BODY: usize = 64 * 1024;
@@ -166,6 +169,24 @@ fn need_param(q: &[(String, Vec<u8>)], name: &str) -> Result<String, ApiError> {
     text(v.to_vec(), name)
 }
 
+/// The request body, at most [`MAX_BODY`] bytes.
+async fn read_body(req: Request<Incoming>) -> Result<Bytes, ApiError> {
+    Ok(Limited::new(req.into_body(), MAX_BODY)
+        .collect()
+        .await
+        .map_err(|e| {
+            if e.is::<http_body_util::LengthLimitError>() {
+                ApiError(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    format!("body over {MAX_BODY} bytes"),
+                )
+            } else {
+                bad(format!("reading the body failed: {e}"))
+            }
+        })?
+        .to_bytes())
+}
+
 fn weight_of(v: Option<u64>) -> Result<u32, ApiError> {
     match v {
         None => Ok(1),
@@ -238,7 +259,11 @@ async fn route(
         );
         return Ok(r);
     }
-    if !authorized(&req, token) {
+    let authed = authorized(&req, token);
+    if seed001::is_seed_path(req.uri().path()) {
+        return Ok(seed001::handle(req, ctl, authed).await);
+    }
+    if !authed {
         let mut r = error_response(ApiError(
             StatusCode::UNAUTHORIZED,
             "missing or wrong bearer token".into(),
@@ -284,20 +309,7 @@ async fn route(
         }
         ["api", "pools", pool, "servers"] => {
             allow(method == Method::POST)?;
-            let body = Limited::new(req.into_body(), MAX_BODY)
-                .collect()
-                .await
-                .map_err(|e| {
-                    if e.is::<http_body_util::LengthLimitError>() {
-                        ApiError(
-                            StatusCode::PAYLOAD_TOO_LARGE,
-                            format!("body over {MAX_BODY} bytes"),
-                        )
-                    } else {
-                        bad(format!("reading the body failed: {e}"))
-                    }
-                })?
-                .to_bytes();
+            let body = read_body(req).await?;
             let add: AddBody =
                 serde_json::from_slice(&body).map_err(|e| bad(format!("bad JSON body: {e}")))?;
             let weight = weight_of(add.weight)?;

@@ -280,8 +280,9 @@ fn http_status(line: &[u8]) -> Option<u16> {
 /// `rise`-th consecutive success readmits it, and the routing is rebuilt once
 /// per round when anything changed. A server added at run time starts up.
 pub async fn run(pool: Arc<Pool>, spec: CheckSpec, mut stop: watch::Receiver<bool>) {
-    // Keyed by (name, address): a server removed and added again starts afresh.
-    let mut states: HashMap<(String, String), RiseFall> = HashMap::new();
+    // Keyed by the server object (held, so its address is not reused): a
+    // server removed and added again starts afresh.
+    let mut states: HashMap<usize, (Arc<Server>, RiseFall)> = HashMap::new();
     let mut tick = tokio::time::interval(spec.interval);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -305,12 +306,12 @@ pub async fn run(pool: Arc<Pool>, spec: CheckSpec, mut stop: watch::Receiver<boo
             _ = stop.changed() => return,
         };
         let next = unix_ms().saturating_add(u64::try_from(spec.interval.as_millis()).unwrap_or(0));
-        states.retain(|k, _| servers.iter().any(|s| s.name == k.0 && s.addr == k.1));
+        states.retain(|_, (held, _)| servers.iter().any(|s| Arc::ptr_eq(s, held)));
         let mut changed = false;
         for (s, r) in results {
-            let st = states
-                .entry((s.name.clone(), s.addr.clone()))
-                .or_insert_with(|| RiseFall::new(spec.rise, spec.fall));
+            let (_, st) = states
+                .entry(Arc::as_ptr(&s) as usize)
+                .or_insert_with(|| (s.clone(), RiseFall::new(spec.rise, spec.fall)));
             if let Err(e) = &r {
                 log::debug!(
                     "pool '{}': check of {} ({}): {e}",

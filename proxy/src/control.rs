@@ -10,7 +10,7 @@
 //!
 //! ```text
 //! PING                                         +PONG
-//! HELP                                         *13, then one +VERB args line per command
+//! HELP                                         *16, then one +VERB args line per command
 //! AUTH token                                   +OK (only when a token is configured)
 //! QUIT                                         +OK bye, then the connection closes
 //! ADD_SERVER pool name host:port [weight]      +OK added NAME moved FRACTION
@@ -21,7 +21,15 @@
 //! MOVES pool ADD name host:port [weight]       +FRACTION the change would move; nothing changes
 //! MOVES pool REMOVE name                       +FRACTION
 //! STATS [pool]                                 *n, then +field value lines (below)
+//! REP pool                                     *n, then +NAME up|down|ejected per server
+//! ADD pool n hostname...                       the new REP (seed 001's POST /add)
+//! RM pool n name...                            the new REP (seed 001's DELETE /rm)
 //! ```
+//!
+//! `REP`, `ADD` and `RM` are seed 001's `/rep`, `/add` and `/rm` (see
+//! [`crate::replicas`]): a hostname to add is `name=host:port[:weight]` or
+//! `host:port[:weight]`, `n` must equal the number of hostnames, and a batch
+//! is all-or-nothing (every change is checked before the first is made).
 //!
 //! FRACTION is the share of the key space that moves (0..=1), printed as the
 //! shortest decimal that reads back as the same `f64` ([`Control::moves`]'s
@@ -56,6 +64,7 @@ use chring::protocol::{LineBuffer, LineResult, ProtocolError};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
+use crate::replicas::{self, ReplicaError};
 use crate::state::{Change, Control, ControlError, Health};
 
 /// The longest line, in bytes (a `ROUTE` key can be up to about 4 KB).
@@ -68,7 +77,7 @@ pub const MAX_CLIENTS: usize = 256;
 pub const IDLE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(600);
 
 /// The commands, in `HELP` order, with their arguments.
-pub const HELP: [&str; 13] = [
+pub const HELP: [&str; 16] = [
     "PING",
     "HELP",
     "AUTH token",
@@ -82,6 +91,9 @@ pub const HELP: [&str; 13] = [
     "MOVES pool ADD name host:port [weight]",
     "MOVES pool REMOVE name",
     "STATS [pool]",
+    "REP pool",
+    "ADD pool n hostname...",
+    "RM pool n name...",
 ];
 
 /// A fleet change named on a `MOVES` line.
@@ -102,6 +114,27 @@ pub enum MovesOp<'a> {
         name: &'a str,
     },
 }
+
+/// The words of a list at the end of a line (`ADD`'s hostnames, `RM`'s
+/// names), borrowed: split on spaces and tabs when iterated, so parsing
+/// allocates nothing. Two lists are equal when their words are.
+#[derive(Debug, Clone, Copy)]
+pub struct Words<'a>(&'a str);
+
+impl<'a> Words<'a> {
+    /// The words, in order.
+    pub fn iter(&self) -> impl Iterator<Item = &'a str> + 'a {
+        self.0.split(is_blank).filter(|w| !w.is_empty())
+    }
+}
+
+impl PartialEq for Words<'_> {
+    fn eq(&self, other: &Self) -> bool {
+        self.iter().eq(other.iter())
+    }
+}
+
+impl Eq for Words<'_> {}
 
 /// One parsed control line; names, keys and addresses borrow from it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -159,6 +192,27 @@ pub enum Request<'a> {
     },
     /// `STATS [pool]`.
     Stats(Option<&'a str>),
+    /// `REP pool`: seed 001's `/rep`.
+    Rep(&'a str),
+    /// `ADD pool n hostname...`: seed 001's `/add`.
+    AddReplicas {
+        /// The pool.
+        pool: &'a str,
+        /// How many servers to add (seed 001's `n`).
+        n: u64,
+        /// `name=host:port[:weight]` or `host:port[:weight]` each (checked
+        /// when executed, by [`crate::replicas::add`]).
+        hostnames: Words<'a>,
+    },
+    /// `RM pool n name...`: seed 001's `/rm`.
+    RemoveReplicas {
+        /// The pool.
+        pool: &'a str,
+        /// How many servers to remove (seed 001's `n`).
+        n: u64,
+        /// The servers' names.
+        names: Words<'a>,
+    },
 }
 
 /// Why a line got `-ERR`; `Display` is the text after `-ERR `.
@@ -197,7 +251,7 @@ fn forbidden_in_name(c: char) -> bool {
     c.is_whitespace() || c.is_control() || matches!(c, '\u{200b}' | '\u{2060}' | '\u{feff}')
 }
 
-fn name(s: &str) -> Result<&str, LineError> {
+pub(crate) fn name(s: &str) -> Result<&str, LineError> {
     if s.len() > MAX_NAME {
         Err(ProtocolError::NameTooLong.into())
     } else if s.is_empty() || s.chars().any(forbidden_in_name) {
@@ -207,7 +261,7 @@ fn name(s: &str) -> Result<&str, LineError> {
     }
 }
 
-fn weight(s: &str) -> Result<u32, LineError> {
+pub(crate) fn weight(s: &str) -> Result<u32, LineError> {
     if s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit()) {
         return Err(ProtocolError::BadNumber.into());
     }
@@ -223,7 +277,7 @@ fn weight(s: &str) -> Result<u32, LineError> {
 
 /// `host:port` (port 1..=65535, host without whitespace, IPv6 in brackets)
 /// or an absolute socket path, at most [`MAX_NAME`] bytes.
-fn address(s: &str) -> Result<&str, LineError> {
+pub(crate) fn address(s: &str) -> Result<&str, LineError> {
     if s.len() > MAX_NAME || s.chars().any(forbidden_in_name) {
         return Err(LineError::BadAddress);
     }
@@ -252,6 +306,48 @@ fn is_blank(c: char) -> bool {
     c == ' ' || c == '\t'
 }
 
+/// A count (`n` of `ADD` / `RM`): decimal digits, fits a `u64`.
+fn count(s: &str) -> Result<u64, LineError> {
+    if s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(ProtocolError::BadNumber.into());
+    }
+    s.parse().map_err(|_| ProtocolError::BadNumber.into())
+}
+
+/// The text of `line` after its first `k` words, blanks trimmed.
+fn after_words(line: &str, k: usize) -> &str {
+    let mut rest = line.trim_start_matches(is_blank);
+    for _ in 0..k {
+        let end = rest.find(is_blank).unwrap_or(rest.len());
+        rest = rest.get(end..).unwrap_or("").trim_start_matches(is_blank);
+    }
+    rest.trim_end_matches(is_blank)
+}
+
+/// `ADD pool n hostname...` / `RM pool n name...` (after the verb).
+fn replicas_line(line: &str, remove: bool) -> Result<Request<'_>, LineError> {
+    let verb = if remove { "RM" } else { "ADD" };
+    let mut words = line.split(is_blank).filter(|w| !w.is_empty()).skip(1);
+    let (Some(pool), Some(n)) = (words.next(), words.next()) else {
+        return Err(LineError::Protocol(ProtocolError::WrongArity(verb)));
+    };
+    let (pool, n) = (name(pool)?, count(n)?);
+    let list = Words(after_words(line, 3));
+    Ok(if remove {
+        Request::RemoveReplicas {
+            pool,
+            n,
+            names: list,
+        }
+    } else {
+        Request::AddReplicas {
+            pool,
+            n,
+            hostnames: list,
+        }
+    })
+}
+
 impl<'a> Request<'a> {
     /// Parses one line (without its terminator). *O*(line length), no
     /// allocation.
@@ -263,6 +359,9 @@ impl<'a> Request<'a> {
         let line = std::str::from_utf8(line).map_err(|_| ProtocolError::BadUtf8)?;
         let mut words = line.split(is_blank).filter(|w| !w.is_empty());
         let verb = words.next().ok_or(ProtocolError::Empty)?;
+        if verb.eq_ignore_ascii_case("ADD") || verb.eq_ignore_ascii_case("RM") {
+            return replicas_line(line, verb.eq_ignore_ascii_case("RM"));
+        }
         // At most 6 words follow a verb (MOVES pool ADD name addr weight).
         let mut args: [&str; 6] = [""; 6];
         let mut n = 0usize;
@@ -328,6 +427,9 @@ impl<'a> Request<'a> {
                 pool: name(a)?,
                 key: b,
             })
+        } else if is("REP") {
+            arity("REP", n == 1)?;
+            Ok(Request::Rep(name(a)?))
         } else if is("STATS") {
             arity("STATS", n <= 1)?;
             Ok(Request::Stats(if n == 1 { Some(name(a)?) } else { None }))
@@ -386,6 +488,15 @@ impl fmt::Display for Request<'_> {
             } => write!(f, "MOVES {pool} REMOVE {name}"),
             Request::Stats(None) => f.write_str("STATS"),
             Request::Stats(Some(pool)) => write!(f, "STATS {pool}"),
+            Request::Rep(pool) => write!(f, "REP {pool}"),
+            Request::AddReplicas { pool, n, hostnames } => {
+                write!(f, "ADD {pool} {n}")?;
+                hostnames.iter().try_for_each(|h| write!(f, " {h}"))
+            }
+            Request::RemoveReplicas { pool, n, names } => {
+                write!(f, "RM {pool} {n}")?;
+                names.iter().try_for_each(|h| write!(f, " {h}"))
+            }
         }
     }
 }
@@ -450,7 +561,7 @@ impl Session {
     }
 
     fn execute(&mut self, req: Request<'_>, ctl: &dyn Control, out: &mut String) -> Flow {
-        let result: Result<(), ControlError> = (|| {
+        let result: Result<(), ReplicaError> = (|| {
             match req {
                 Request::Ping => out.push_str("+PONG\r\n"),
                 Request::Help => {
@@ -544,6 +655,17 @@ impl Session {
                     }
                 }
                 Request::Stats(pool) => stats(ctl, pool, out)?,
+                Request::Rep(pool) => {
+                    let _ = write!(out, "{}", replicas::rep(ctl, pool)?);
+                }
+                Request::AddReplicas { pool, n, hostnames } => {
+                    let list: Vec<&str> = hostnames.iter().collect();
+                    let _ = write!(out, "{}", replicas::add(ctl, pool, n, &list)?);
+                }
+                Request::RemoveReplicas { pool, n, names } => {
+                    let list: Vec<&str> = names.iter().collect();
+                    let _ = write!(out, "{}", replicas::remove(ctl, pool, n, &list)?);
+                }
             }
             Ok(())
         })();
@@ -732,6 +854,12 @@ mod tests {
             "MOVES cache REMOVE s1",
             "STATS",
             "STATS cache",
+            "REP cache",
+            "ADD cache 0",
+            "ADD cache 2 s4=127.0.0.1:6382 127.0.0.1:6383:2",
+            "ADD cache 1 v6=[::1]:6379:7",
+            "RM cache 1 s4",
+            "RM cache 2 s4 127.0.0.1:6383",
         ] {
             let r = ok(line);
             assert_eq!(r.to_string(), line);
@@ -757,6 +885,44 @@ mod tests {
                 }
             }
         );
+    }
+
+    #[test]
+    fn seed001_lines_keep_their_lists() {
+        let Request::AddReplicas { pool, n, hostnames } =
+            ok("add\tcache  3 a=h:1   b=h:2:5\tc=h:3  ")
+        else {
+            panic!("not ADD");
+        };
+        assert_eq!((pool, n), ("cache", 3));
+        assert_eq!(
+            hostnames.iter().collect::<Vec<_>>(),
+            ["a=h:1", "b=h:2:5", "c=h:3"]
+        );
+        let Request::RemoveReplicas { names, .. } = ok("rm cache 2 a b") else {
+            panic!("not RM");
+        };
+        assert_eq!(names.iter().collect::<Vec<_>>(), ["a", "b"]);
+        // Lists compare by words, not spacing.
+        assert_eq!(ok("RM p 2 a  b"), ok("RM p 2 a b"));
+        assert_ne!(ok("RM p 2 a b"), ok("RM p 2 b a"));
+        assert_eq!(ok("rep cache"), Request::Rep("cache"));
+        // The list is checked when executed (replicas::add names the bad
+        // hostname), so any word parses here.
+        assert!(Request::parse(b"ADD p 1 nonsense").is_ok());
+    }
+
+    #[test]
+    fn seed001_line_errors_are_precise() {
+        assert_eq!(err("REP"), "wrong number of arguments for 'REP'");
+        assert_eq!(err("REP a b"), "wrong number of arguments for 'REP'");
+        assert_eq!(err("ADD"), "wrong number of arguments for 'ADD'");
+        assert_eq!(err("ADD cache"), "wrong number of arguments for 'ADD'");
+        assert_eq!(err("RM cache"), "wrong number of arguments for 'RM'");
+        assert_eq!(err("ADD cache x a=h:1"), "bad number");
+        assert_eq!(err("RM cache -1 a"), "bad number");
+        assert_eq!(err("RM cache 99999999999999999999 a"), "bad number");
+        assert_eq!(err("ADD a\u{1}b 1 h:1"), "bad name");
     }
 
     #[test]
@@ -795,6 +961,42 @@ mod tests {
             Request::parse(&[0xff, 0xfe]).unwrap_err().to_string(),
             "bad utf-8"
         );
+    }
+
+    #[test]
+    fn seed001_lines_answer_the_replicas_all_or_nothing() {
+        let f = crate::replicas::test_fleet::Fleet::new(&[("cache", 2)], 3);
+        let mut s = Session::new(None);
+        let mut say = |line: &str| {
+            let mut out = String::new();
+            s.handle(Ok(line.as_bytes()), &f, &mut out);
+            out
+        };
+        assert_eq!(say("REP cache"), "*2\r\n+s1 up\r\n+s2 down\r\n");
+        assert_eq!(
+            say("ADD cache 1 s3=127.0.0.1:7003"),
+            "*3\r\n+s1 up\r\n+s2 down\r\n+s3 up\r\n"
+        );
+        assert_eq!(say("RM cache 1 s1"), "*2\r\n+s2 down\r\n+s3 up\r\n");
+        // Full after the first of two: neither stays.
+        assert_eq!(
+            say("ADD cache 2 a=h:1 b=h:2"),
+            "-ERR pool 'cache' is full (3 servers)\r\n"
+        );
+        assert_eq!(
+            say("ADD cache 1 a=h:1 b=h:2"),
+            "-ERR Number of hostnames exceeds number of servers to add\r\n"
+        );
+        assert_eq!(
+            say("ADD cache 1 a=h"),
+            "-ERR bad hostname 'a=h': expected name=host:port[:weight] or host:port[:weight]\r\n"
+        );
+        assert_eq!(
+            say("RM cache 1 nope"),
+            "-ERR no server 'nope' in pool 'cache'\r\n"
+        );
+        assert_eq!(say("REP nope"), "-ERR no pool 'nope'\r\n");
+        assert_eq!(say("REP cache"), "*2\r\n+s2 down\r\n+s3 up\r\n");
     }
 
     #[test]

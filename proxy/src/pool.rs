@@ -653,6 +653,62 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn route_avoiding_gives_the_next_choice() {
+        let servers =
+            "  servers:\n   - 127.0.0.1:1:1 a\n   - 127.0.0.1:2:1 b\n   - 127.0.0.1:3:1 c\n";
+        for d in [
+            "ketama",
+            "modula",
+            "ring",
+            "maglev",
+            "jump",
+            "rendezvous",
+            "bounded",
+        ] {
+            let p = pool(&format!(
+                "w:\n  listen: 127.0.0.1:0\n  mode: tcp\n  distribution: {d}\n{servers}"
+            ));
+            for k in 0..8 {
+                let key = format!("10.0.0.{k}");
+                let key = key.as_bytes();
+                let (first, _) = p.route_avoiding(key, &[]).unwrap();
+                // The next choice is where the key goes with the first one down.
+                p.set_up(&first.name, false).unwrap();
+                let want = p.route_name(key).unwrap();
+                p.set_up(&first.name, true).unwrap();
+                let (second, _) = p.route_avoiding(key, std::slice::from_ref(&first)).unwrap();
+                assert_eq!(second.name, want, "{d} {k}");
+                let (third, _) = p
+                    .route_avoiding(key, &[first.clone(), second.clone()])
+                    .unwrap();
+                assert!(third.name != first.name && third.name != second.name, "{d}");
+                let all = [first.clone(), second.clone(), third];
+                assert!(p.route_avoiding(key, &all).is_none(), "{d}");
+            }
+        }
+        for d in [
+            "random",
+            "round_robin",
+            "p2c",
+            "least_conn",
+            "peak_ewma",
+            "health_score",
+        ] {
+            let p = pool(&format!(
+                "w:\n  listen: 127.0.0.1:0\n  mode: tcp\n  distribution: {d}\n{servers}"
+            ));
+            let a = p.current().servers[0].clone();
+            let b = p.current().servers[1].clone();
+            for _ in 0..20 {
+                let (s, _) = p.route_avoiding(b"k", &[a.clone(), b.clone()]).unwrap();
+                assert_eq!(s.name, "c", "{d}");
+                let (s, _) = p.route_avoiding(b"k", std::slice::from_ref(&a)).unwrap();
+                assert_ne!(s.name, "a", "{d}");
+            }
+        }
+    }
+
+    #[tokio::test]
     async fn balancer_pools_route_and_control_like_cache_pools() {
         for mode in ["tcp", "http"] {
             let p = pool(&format!(

@@ -147,9 +147,12 @@ pub async fn serve(
     finish(guard, end == End::Done);
 }
 
-/// Reports the end of the connection to a load-aware placement.
-fn finish(guard: Option<LoadGuard>, _ok: bool) {
-    drop(guard);
+/// Reports the end of the connection (or of a failed connect) to a
+/// load-aware placement: its latency is the time since the pick.
+fn finish(guard: Option<LoadGuard>, ok: bool) {
+    if let Some(g) = guard {
+        g.finish(ok);
+    }
 }
 
 /// Picks and connects: the first choice, then up to `retries` more servers
