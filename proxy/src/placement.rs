@@ -485,6 +485,37 @@ impl Placement {
         self.lookup(key).map(|i| (i, None))
     }
 
+    /// The pick for `key` among the members `usable` accepts, without
+    /// building a placement, where the distribution allows it: the ring's
+    /// first usable member clockwise from the key (what the ring with the
+    /// others marked down picks), rendezvous' best-scoring usable member when
+    /// at most one member is unusable (its two best scores). `None` when it
+    /// cannot tell cheaply (build the placement with the others down then);
+    /// `Some(None)` when no member is usable. *O*(points walked) for the ring,
+    /// *O*(n) for rendezvous; no allocation.
+    #[must_use]
+    pub fn pick_among(&self, key: &[u8], usable: impl Fn(usize) -> bool) -> Option<Option<usize>> {
+        let n = self.members.len();
+        match &self.kind {
+            Kind::Ring(r) => Some(
+                r.replicas(self.chring_hash(key), n)
+                    .map(|b| usize::from(b.0))
+                    .find(|&i| usable(i)),
+            ),
+            Kind::Rendezvous(r) if (0..n).filter(|&i| !usable(i)).count() <= 1 => {
+                let (a, b) = r.pick_two(self.chring_hash(key))?;
+                Some(
+                    [Some(a), b]
+                        .into_iter()
+                        .flatten()
+                        .map(|x| usize::from(x.0))
+                        .find(|&i| usable(i)),
+                )
+            }
+            _ => None,
+        }
+    }
+
     /// Whether `members` (after a removal) keeps every remaining member's
     /// position as this placement needs: jump's buckets are positions, so only
     /// the last server can be removed (mark others down instead).
@@ -885,6 +916,49 @@ mod tests {
         ] {
             let p = Placement::build(d, KeyHash::Md5, None, members(&["a", "b"])).unwrap();
             assert!(p.sectors(360).is_empty(), "{d:?}");
+        }
+    }
+
+    #[test]
+    fn pick_among_equals_the_placement_with_the_others_down() {
+        let m = members(&["a", "b", "c", "d", "e"]);
+        for d in [Distribution::Ring, Distribution::Rendezvous] {
+            let p = Placement::build(d, KeyHash::Fnv1a64, None, m.clone()).unwrap();
+            let patterns: &[[bool; 5]] = if d == Distribution::Ring {
+                &[
+                    [true; 5],
+                    [false, true, true, true, true],
+                    [true, false, false, true, true],
+                    [false, false, false, false, true],
+                    [false; 5],
+                ]
+            } else {
+                &[
+                    [true; 5],
+                    [false, true, true, true, true],
+                    [true, true, true, true, false],
+                ]
+            };
+            for ups in patterns {
+                let q = p.with_up(ups).unwrap();
+                for k in 0..2000 {
+                    let key = format!("k{k}");
+                    let fast = p.pick_among(key.as_bytes(), |i| ups[i]);
+                    assert_eq!(fast, Some(q.lookup(key.as_bytes())), "{d:?} {ups:?} {key}");
+                }
+            }
+            // Rendezvous with two down: not answered cheaply.
+            if d == Distribution::Rendezvous {
+                assert_eq!(p.pick_among(b"k", |i| i > 1), None);
+            }
+        }
+        for d in [
+            Distribution::Ketama,
+            Distribution::Maglev,
+            Distribution::Jump,
+        ] {
+            let p = Placement::build(d, KeyHash::Fnv1a64, None, m.clone()).unwrap();
+            assert_eq!(p.pick_among(b"k", |i| i > 0), None, "{d:?}");
         }
     }
 

@@ -211,6 +211,8 @@ impl Pool {
     /// and http pools retry on it); [`Pool::route`] when `avoid` is empty.
     /// Keyed distributions: the placement of the live servers with the
     /// avoided ones down as well (built here: one placement build per call);
+    /// the ring and rendezvous (one server avoided) answer from the full
+    /// placement without building one ([`Placement::pick_among`]);
     /// unkeyed ones: picks from the pool's live placement (its load
     /// accounting sees the request), skipping avoided servers, then the first
     /// live one not avoided. `None` when no live server is left.
@@ -242,6 +244,17 @@ impl Pool {
         let ups: Vec<bool> = r.servers.iter().map(usable).collect();
         if !ups.contains(&true) {
             return None;
+        }
+        // The ring and rendezvous answer without building a placement.
+        if let Some(i) = r
+            .full
+            .pick_among(key, |i| ups.get(i).copied().unwrap_or(false))
+        {
+            return r
+                .servers
+                .get(i?)
+                .filter(|s| usable(s))
+                .map(|s| (s.clone(), None));
         }
         let (p, map) = match Self::placement_of(&self.cfg, &r.servers, &r.full, &ups) {
             Ok(x) => x,

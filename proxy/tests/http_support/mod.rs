@@ -268,7 +268,28 @@ pub struct Client {
 
 impl Client {
     pub fn new(port: u16) -> Client {
-        let w = TcpStream::connect((Ipv4Addr::LOCALHOST, port)).expect("connect");
+        Client::from_source(Ipv4Addr::LOCALHOST, port)
+    }
+
+    /// A client connected from `src` (any 127.0.0.0/8 address).
+    pub fn from_source(src: Ipv4Addr, port: u16) -> Client {
+        // std cannot bind before connect: tokio's socket can.
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let sock = rt
+            .block_on(async {
+                let s = tokio::net::TcpSocket::new_v4()?;
+                s.bind(SocketAddr::from((src, 0)))?;
+                let c = s
+                    .connect(SocketAddr::from((Ipv4Addr::LOCALHOST, port)))
+                    .await?;
+                c.into_std()
+            })
+            .expect("connect");
+        sock.set_nonblocking(false).unwrap();
+        let w = sock;
         w.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
         w.set_nodelay(true).unwrap();
         Client {
@@ -369,5 +390,35 @@ impl Client {
             .set_read_timeout(Some(Duration::from_secs(20)))
             .unwrap();
         matches!(r, Ok(0))
+    }
+}
+
+/// A blocking client of the control port: `ROUTE pool key` -> the server
+/// named in the `+name` reply.
+pub struct Control {
+    r: BufReader<TcpStream>,
+    w: TcpStream,
+}
+
+impl Control {
+    pub fn new(port: u16) -> Control {
+        let w = TcpStream::connect((Ipv4Addr::LOCALHOST, port)).expect("connect control");
+        w.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+        Control {
+            r: BufReader::new(w.try_clone().unwrap()),
+            w,
+        }
+    }
+
+    pub fn route(&mut self, pool: &str, key: &str) -> String {
+        self.w
+            .write_all(format!("ROUTE {pool} {key}\r\n").as_bytes())
+            .unwrap();
+        let mut line = String::new();
+        self.r.read_line(&mut line).unwrap();
+        let line = line.trim_end();
+        line.strip_prefix('+')
+            .unwrap_or_else(|| panic!("ROUTE {pool} {key}: {line}"))
+            .to_string()
     }
 }
