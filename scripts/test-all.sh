@@ -38,7 +38,7 @@ describe_step() {
     compat_twemproxy) echo "twemproxy: chring's ketama against the real nutcracker with memcached backends (installs them with apt as root)" ;;
     compat_http) echo "nginx + HAProxy: chring's nginx (hash, hash consistent, ip_hash) and HAProxy 2.6 (hash-type consistent and map-based; balance hdr, uri, url_param, source) modes against the real daemons (installs nginx-light and haproxy with apt as root)" ;;
     compat_libmemcached) echo "libmemcached: chring's KETAMA / KETAMA_WEIGHTED against the real libmemcached, through pylibmc into memcached and through its configuration-string parser (installs memcached and python3-pylibmc with apt as root)" ;;
-    proxy) echo "chring-proxy: its data path against real redis-server, memcached and nutcracker on 127.0.0.1 (routing parity, pipelining, multi-key, AUTH, errors, ADD/REMOVE under load, ejection, 1,000 clients; HTTP pools over test backends and nginx; installs redis-server, redis-tools, memcached, nutcracker and nginx-light with apt as root)" ;;
+    proxy) echo "chring-proxy: its data path against real redis-server, memcached and nutcracker on 127.0.0.1 (routing parity, pipelining, multi-key, AUTH, errors, ADD/REMOVE under load, ejection, 1,000 clients; HTTP pools over test backends and nginx), and a small host-sim lb-compare through its HTTP pools and nginx (installs redis-server, redis-tools, memcached, nutcracker and nginx-light with apt as root)" ;;
     dashboard) echo "dashboard: chring-proxy's /dashboard in Debian's headless chromium (Selenium + chromedriver) with live traffic over real redis-servers: the page's numbers equal /api/state, a killed server shows ejected within server_retry_timeout, an add from the page changes ROUTE; screenshots in target/dashboard (installs chromium, chromium-driver, python3-selenium and redis-server with apt as root)" ;;
     doc) echo "docs: cargo doc -p chring with warnings denied" ;;
     nostd) echo "no_std: chring built for ${NOSTD_TARGETS} (core only, no alloc) with default features off, with defmt, and with every feature; a ring-only chring pulls neither md-5 nor rand_pcg" ;;
@@ -183,15 +183,20 @@ step_compat_libmemcached() {
         compat_libmemcached -- --include-ignored --nocapture
 }
 
-# chring-proxy (issue 12): redis-server, redis-tools, memcached and nutcracker
-# from Debian, then the proxy's daemon tests (ignored in the plain test step),
-# each starting its own daemons on free ports of 127.0.0.1. Without root or apt
-# it fails with the command to run (need_packages).
+# chring-proxy (issue 12): redis-server, redis-tools, memcached, nutcracker and
+# nginx-light (issue 15's comparison) from Debian, then the proxy's daemon tests
+# (ignored in the plain test step), each starting its own daemons on free ports
+# of 127.0.0.1. Without root or apt it fails with the command to run
+# (need_packages).
 step_proxy() {
     need_packages "the chring-proxy daemon tests" redis-server:redis-server \
         redis-benchmark:redis-tools memcached:memcached nutcracker:nutcracker \
         nginx:nginx-light || return 1
     run cargo test -p chring-proxy -- --include-ignored
+    # Issue 15's algorithm comparison, small: host-sim lb-compare through the
+    # chring-proxy binary just built (and nginx), asserting each algorithm's effect.
+    run env CHRING_PROXY="$(target_dir)/debug/chring-proxy" \
+        cargo test -p host-sim --test lb_compare -- --include-ignored --nocapture
 }
 
 # The dashboard (issue 16) in a real browser: Debian's chromium driven by

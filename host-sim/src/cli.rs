@@ -34,6 +34,9 @@ pub enum Command {
     /// Hardware in the loop: replay a scenario through the firmware's UART
     /// protocol (in QEMU, or on a board) and check every reply.
     Hil(Box<crate::hil::HilArgs>),
+    /// Seed 004's comparison of load-balancing algorithms, live: the same
+    /// workload through chring-proxy's HTTP pool (and nginx) once per algorithm.
+    LbCompare(Box<crate::lbcompare::LbCompareArgs>),
 }
 
 /// Which scenarios to run.
@@ -262,6 +265,7 @@ where
         Command::Scenario(a) => run_scenario(a),
         Command::Route(a) => run_route(a),
         Command::Hil(a) => crate::hil::run(a),
+        Command::LbCompare(a) => crate::lbcompare::run(a),
     };
     match result {
         // A closed pipe (`host-sim route ... | head`) is not an error.

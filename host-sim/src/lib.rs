@@ -17,6 +17,7 @@
 //! | [`route`] | `host-sim route`: key → backend with any key-affine strategy |
 //! | [`hil`] | `host-sim hil`: drive the firmware's UART protocol and check every reply |
 //! | [`hil_udp`] | `host-sim hil --qemu --udp`: memcached UDP through the `udplb` firmware to real memcached servers |
+//! | [`lbcompare`] | `host-sim lb-compare`: seed 004's algorithm comparison, live through chring-proxy and nginx |
 //! | [`cli`] | the command line |
 //!
 //! Runs are deterministic: every random stream derives from one seed, events are
@@ -46,6 +47,7 @@ pub mod export;
 pub mod fonts;
 pub mod hil;
 pub mod hil_udp;
+pub mod lbcompare;
 pub mod plot;
 pub mod route;
 pub mod scenario;

@@ -902,3 +902,112 @@ impl Figure for DLoad<'_> {
         )
     }
 }
+
+/// `host-sim lb-compare`: per algorithm, the client's p50 and p99, the error
+/// rate, and each backend's share of the answers.
+pub(crate) struct LbCompareChart<'a>(pub(crate) &'a crate::lbcompare::Report);
+
+impl Figure for LbCompareChart<'_> {
+    fn size(&self) -> (u32, u32) {
+        (1500, 1300)
+    }
+    fn draw<DB: DrawingBackend>(
+        &self,
+        root: &DrawingArea<DB, Shift>,
+        font: &str,
+    ) -> anyhow::Result<()> {
+        let r = self.0;
+        let body = title(
+            root,
+            font,
+            &format!(
+                "Load-balancing algorithms, live: {} requests each, {} connections ({})",
+                r.requests, r.concurrency, r.machine
+            ),
+        )?;
+        let panels = body.split_evenly((3, 1));
+        let categories: Vec<String> = r.runs.iter().map(|x| x.algorithm.to_string()).collect();
+        let slow = r.backends.iter().find(|b| b.extra_ms > 0.0);
+        let failing = r.backends.iter().find(|b| b.fail_share > 0.0 || b.refuse);
+        draw_bars(
+            &panels[0],
+            font,
+            &Bars {
+                title: "latency seen by the client".into(),
+                y_desc: "ms",
+                categories: categories.clone(),
+                groups: vec![
+                    (
+                        "p50".into(),
+                        color(0),
+                        r.runs.iter().map(|x| x.p50_ms).collect(),
+                    ),
+                    (
+                        "p99".into(),
+                        color(1),
+                        r.runs.iter().map(|x| x.p99_ms).collect(),
+                    ),
+                ],
+                reference: None,
+            },
+        )?;
+        draw_bars(
+            &panels[1],
+            font,
+            &Bars {
+                title: format!(
+                    "error rate{}",
+                    failing.map_or(String::new(), |f| if f.refuse {
+                        format!(" ({} refuses connections)", f.name)
+                    } else {
+                        format!(" ({} answers 500 to {}%)", f.name, 100.0 * f.fail_share)
+                    })
+                ),
+                y_desc: "errors (%)",
+                categories: categories.clone(),
+                groups: vec![(
+                    "errors".into(),
+                    color(3),
+                    r.runs.iter().map(|x| 100.0 * x.error_rate).collect(),
+                )],
+                reference: None,
+            },
+        )?;
+        let groups = r
+            .backends
+            .iter()
+            .enumerate()
+            .map(|(i, b)| {
+                let c = if Some(b) == slow {
+                    color(1)
+                } else if Some(b) == failing {
+                    color(3)
+                } else {
+                    TABLEAU[[0, 2, 4, 9, 5, 6, 8][i % 7]]
+                };
+                (
+                    b.name.clone(),
+                    c,
+                    r.runs.iter().map(|x| 100.0 * x.share_of(&b.name)).collect(),
+                )
+            })
+            .collect();
+        draw_bars(
+            &panels[2],
+            font,
+            &Bars {
+                title: format!(
+                    "share of the answers per backend{}",
+                    slow.map_or(String::new(), |s| format!(
+                        " ({} is {} ms slower)",
+                        s.name, s.extra_ms
+                    ))
+                ),
+                y_desc: "share (%)",
+                categories,
+                groups,
+                reference: Some((100.0 / r.backends.len().max(1) as f64, "even share".into())),
+            },
+        )
+    }
+}

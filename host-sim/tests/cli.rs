@@ -529,3 +529,60 @@ fn hil_udp_refuses_bad_arguments() {
     assert!(err.contains("holds 8 servers"), "{err}");
     assert_eq!(err.trim_end().lines().count(), 1, "{err}");
 }
+
+#[test]
+fn lb_compare_refuses_bad_arguments_and_dead_balancers() {
+    let dir = scratch("lb-compare");
+    let out = dir.join("out");
+    for (args, status, want) in [
+        (&["--requests", "0"][..], 2, "--requests"),
+        (&["--algorithms", "alpha1"], 2, "unknown algorithm 'alpha1'"),
+        (&["--backends", "2"], 2, "--backends"),
+        (&["--algorithms", "p2c"], 2, "need --proxy PATH"),
+        (
+            &["--proxy", "x", "--fail-share", "1.5"],
+            2,
+            "failure share 1.5",
+        ),
+        (
+            &["--proxy", "x", "--hedge-after", "soon"],
+            2,
+            "--hedge-after",
+        ),
+        (
+            &[
+                "--proxy",
+                "/nonexistent/chring-proxy",
+                "--algorithms",
+                "ring",
+            ],
+            1,
+            "cannot start the balancer of ring",
+        ),
+        // A "balancer" that exits at once: reported, not waited for.
+        (
+            &["--proxy", "/bin/false", "--algorithms", "p2c"],
+            1,
+            "balancer exited",
+        ),
+    ] {
+        let o = host_sim()
+            .arg("lb-compare")
+            .args(args)
+            .arg("--out")
+            .arg(&out)
+            .arg("--format")
+            .arg("svg")
+            .timeout(std::time::Duration::from_secs(60))
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(status), "{args:?}: {err}");
+        assert!(err.contains(want), "{args:?}: {err}");
+        let last = err.lines().last().unwrap_or("");
+        assert!(last.starts_with("error: "), "{args:?}: {err}");
+    }
+    // Nothing was written for a run that did not complete.
+    assert!(!out.join("results.json").exists());
+    let _ = std::fs::remove_dir_all(&dir);
+}
