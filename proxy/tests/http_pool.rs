@@ -34,11 +34,20 @@ fn port() -> u16 {
     panic!("no free port");
 }
 
+/// A port bound on 127.0.0.1 without listening: connecting to it is refused
+/// for as long as the socket is held.
+fn dead_port() -> (tokio::net::TcpSocket, u16) {
+    let s = tokio::net::TcpSocket::new_v4().unwrap();
+    s.bind("127.0.0.1:0".parse().unwrap()).unwrap();
+    let p = s.local_addr().unwrap().port();
+    (s, p)
+}
+
 /// A pool `name` of `mode: http` over `backends`, with `extra` directives.
 fn pool_yaml(name: &str, backends: &Backends, extra: &str) -> String {
     format!(
-        "{name}:\n  listen: 127.0.0.1:{}\n  mode: http\n{extra}  servers:\n{}",
-        port(),
+        // Port 0: the system picks a free port per pool (`Running::port`).
+        "{name}:\n  listen: 127.0.0.1:0\n  mode: http\n{extra}  servers:\n{}",
         backends.yaml()
     )
 }
@@ -231,19 +240,18 @@ fn bodies_stream_both_ways() {
 #[test]
 fn error_answers_and_retries() {
     let backends = Backends::start(2);
-    let dead1 = port();
-    let dead2 = port();
+    // Dead servers: ports bound but never listening (a connect is refused,
+    // and no other socket can take them while the test runs).
+    let (_d1, dead1) = dead_port();
+    let (_d2, dead2) = dead_port();
     let yaml = format!(
-        "web:\n  listen: 127.0.0.1:{}\n  mode: http\n  timeout: 300\n  check_interval: 0\n  \
+        "web:\n  listen: 127.0.0.1:0\n  mode: http\n  timeout: 300\n  check_interval: 0\n  \
          distribution: ring\n  servers:\n{}\
-         dead:\n  listen: 127.0.0.1:{}\n  mode: http\n  check_interval: 0\n  retries: 1\n  \
+         dead:\n  listen: 127.0.0.1:0\n  mode: http\n  check_interval: 0\n  retries: 1\n  \
          servers:\n   - 127.0.0.1:{dead1}:1 d1\n   - 127.0.0.1:{dead2}:1 d2\n\
-         half:\n  listen: 127.0.0.1:{}\n  mode: http\n  check_interval: 0\n  distribution: ring\n  \
+         half:\n  listen: 127.0.0.1:0\n  mode: http\n  check_interval: 0\n  distribution: ring\n  \
          servers:\n   - 127.0.0.1:{dead1}:1 d1\n   - 127.0.0.1:{}:1 live\n",
-        port(),
         backends.yaml(),
-        port(),
-        port(),
         backends.port(0)
     );
     let run = common::start(&yaml);
