@@ -201,10 +201,12 @@ async fn accept(pool: Arc<Pool>, l: TcpListener, mut stop: watch::Receiver<bool>
     // `mode: http` pools: one backend client for the pool's connections.
     let http_pool = pool.is_http().then(|| http::HttpPool::new(pool.clone()));
     // Each client is served on the next of the pool's worker runtimes in
-    // turn (`--threads`), on this runtime when there are none. HTTP pools
-    // stay here, with the pool's one backend client.
+    // turn (`--threads`), on this runtime when there are none. An HTTP
+    // pool's one backend client is shared by the loops: each backend
+    // connection runs on the loop that opened it, requests reach it over
+    // hyper's channel from any loop.
     let mut next = 0usize;
-    let workers: &[tokio::runtime::Handle] = if pool.is_http() { &[] } else { pool.workers() };
+    let workers = pool.workers();
     loop {
         let (sock, peer) = tokio::select! {
             r = l.accept() => match r {
