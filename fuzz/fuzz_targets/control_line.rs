@@ -168,36 +168,10 @@ fn pool_snapshot(name: &str, servers: &[(String, bool)]) -> PoolSnapshot {
                 addr: "127.0.0.1:1".into(),
                 weight: 1,
                 health: if *up { Health::Up } else { Health::Down },
-                key_share: 0.0,
-                requests: 0,
-                request_bytes: 0,
-                responses: 0,
-                response_bytes: 0,
-                server_eof: 0,
-                server_err: 0,
-                server_timedout: 0,
-                server_connections: 0,
-                server_ejected_at: 0,
-                ejections: 0,
-                in_queue: 0,
-                in_queue_bytes: 0,
-                out_queue: 0,
-                out_queue_bytes: 0,
-                latency: Default::default(),
-                http: None,
+                ..Default::default()
             })
             .collect(),
-        ring: Vec::new(),
-        client_eof: 0,
-        client_err: 0,
-        client_connections: 0,
-        client_accepted: 0,
-        server_ejects: 0,
-        forward_error: 0,
-        fragments: 0,
-        client_bytes_in: 0,
-        client_bytes_out: 0,
-        http: None,
+        ..Default::default()
     }
 }
 

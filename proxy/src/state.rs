@@ -293,10 +293,11 @@ impl HttpPoolStats {
 }
 
 /// A server's health as the pool sees it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Health {
     /// Routed to.
+    #[default]
     Up,
     /// Ejected after `server_failure_limit` failures; retried when
     /// `retry_at_unix_ms` passes (`auto_eject_hosts`).
@@ -309,7 +310,7 @@ pub enum Health {
 }
 
 /// One server, as snapshots show it.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Default, Serialize)]
 pub struct ServerSnapshot {
     /// Its name (the `name` of `host:port:weight name`, else `host:port`).
     pub name: String,
@@ -358,7 +359,7 @@ pub struct ServerSnapshot {
 }
 
 /// One pool, as snapshots show it.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Default, Serialize)]
 pub struct PoolSnapshot {
     /// The pool's name (its YAML key).
     pub name: String,

@@ -264,21 +264,8 @@ mod tests {
             health: Health::Up,
             key_share: 0.5,
             requests,
-            request_bytes: 0,
-            responses: 0,
-            response_bytes: 0,
-            server_eof: 0,
-            server_err: 0,
-            server_timedout: 0,
             server_connections: 1,
-            server_ejected_at: 0,
-            ejections: 0,
-            in_queue: 0,
-            in_queue_bytes: 0,
-            out_queue: 0,
-            out_queue_bytes: 0,
-            latency: Default::default(),
-            http: None,
+            ..Default::default()
         }
     }
 
@@ -290,17 +277,9 @@ mod tests {
             distribution: "ketama".into(),
             hash: "fnv1a_64".into(),
             servers,
-            ring: Vec::new(),
-            client_eof: 0,
-            client_err: 0,
             client_connections: 2,
             client_accepted: 7,
-            server_ejects: 0,
-            forward_error: 0,
-            fragments: 0,
-            client_bytes_in: 0,
-            client_bytes_out: 0,
-            http: None,
+            ..Default::default()
         }
     }
 

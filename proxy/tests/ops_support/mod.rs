@@ -255,36 +255,19 @@ impl Control for Fleet {
                                 requests: s.requests,
                                 request_bytes: s.requests * 10,
                                 responses: s.requests - s.errors,
-                                response_bytes: 0,
-                                server_eof: 0,
                                 server_err: s.errors,
-                                server_timedout: 0,
                                 server_connections: 1,
-                                server_ejected_at: 0,
-                                ejections: 0,
-                                in_queue: 0,
-                                in_queue_bytes: 0,
-                                out_queue: 0,
-                                out_queue_bytes: 0,
                                 latency: s
                                     .latency
                                     .iter()
                                     .map(|(k, h)| (k.clone(), h.snapshot()))
                                     .collect(),
-                                http: None,
+                                ..Default::default()
                             })
                             .collect(),
-                        ring: Vec::new(),
-                        client_eof: 0,
-                        client_err: 0,
                         client_connections: p.clients,
                         client_accepted: p.clients,
-                        server_ejects: 0,
-                        forward_error: 0,
-                        fragments: 0,
-                        client_bytes_in: 0,
-                        client_bytes_out: 0,
-                        http: None,
+                        ..Default::default()
                     }
                 })
                 .collect(),
