@@ -178,6 +178,8 @@ pub const DEFAULT_FALL: u32 = 3;
 pub const DEFAULT_CHECK_PATH: &str = "/health";
 /// Default `retries:` of tcp/http pools (more servers tried after a connect failure).
 pub const DEFAULT_RETRIES: u32 = 2;
+/// Default `hedge_budget:` of http pools: hedges add at most 10% of requests.
+pub const DEFAULT_HEDGE_BUDGET: u32 = 10;
 
 /// What a pool carries (`mode:`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -446,6 +448,10 @@ pub struct PoolConfig {
     pub check_expect: Option<Vec<u8>>,
     /// `hedge_after:` (http; none by default: no hedging).
     pub hedge_after: Option<HedgeAfter>,
+    /// `hedge_budget:` (http; percent, default 10): hedges may add at most
+    /// this share of the pool's requests (a token bucket: every request
+    /// earns this share of a hedge, a burst of 10 hedges at most is saved).
+    pub hedge_budget: u32,
     /// `idle_timeout:` in ms (tcp/http; default 0 = none).
     pub idle_timeout_ms: u64,
     /// `retries:` (tcp/http; default 2): after a connect failure, up to this
@@ -663,6 +669,7 @@ fn build_pool(name: &str, line: usize, body: &Node) -> anyhow::Result<PoolConfig
         check_send: None,
         check_expect: None,
         hedge_after: None,
+        hedge_budget: DEFAULT_HEDGE_BUDGET,
         idle_timeout_ms: 0,
         retries: DEFAULT_RETRIES,
     };
@@ -773,6 +780,15 @@ fn build_pool(name: &str, line: usize, body: &Node) -> anyhow::Result<PoolConfig
                 p.hedge_after =
                     Some(HedgeAfter::parse(s).map_err(|e| anyhow!("line {l}: hedge_after: {e}"))?);
             }
+            "hedge_budget" => {
+                p.hedge_budget = number(key, v)?;
+                if !(1..=100).contains(&p.hedge_budget) {
+                    bail!(
+                        "line {l}: hedge_budget: {} must be a percentage of requests, 1 to 100",
+                        p.hedge_budget
+                    );
+                }
+            }
             "idle_timeout" => p.idle_timeout_ms = number(key, v)?,
             "retries" => p.retries = number(key, v)?,
             k => bail!("line {}: unknown directive '{k}:'", k_line(map, k)),
@@ -843,7 +859,7 @@ const CACHE_ONLY: [&str; 9] = [
     "server_failure_limit",
 ];
 /// Directives of tcp and http pools only.
-const BALANCER_ONLY: [&str; 11] = [
+const BALANCER_ONLY: [&str; 12] = [
     "hash_key",
     "check_interval",
     "check_timeout",
@@ -853,6 +869,7 @@ const BALANCER_ONLY: [&str; 11] = [
     "check_send",
     "check_expect",
     "hedge_after",
+    "hedge_budget",
     "idle_timeout",
     "retries",
 ];
@@ -864,7 +881,10 @@ fn check_mode(p: &mut PoolConfig, given: &[(&str, usize)]) -> anyhow::Result<()>
     for &(key, line) in given {
         let refused = match mode {
             Mode::Cache => BALANCER_ONLY.contains(&key),
-            Mode::Tcp => CACHE_ONLY.contains(&key) || matches!(key, "check_path" | "hedge_after"),
+            Mode::Tcp => {
+                CACHE_ONLY.contains(&key)
+                    || matches!(key, "check_path" | "hedge_after" | "hedge_budget")
+            }
             Mode::Http => CACHE_ONLY.contains(&key) || matches!(key, "check_send" | "check_expect"),
         };
         if refused {
@@ -1257,6 +1277,7 @@ beta:
                 (None, None)
             );
             assert_eq!(p.hedge_after, None);
+            assert_eq!(p.hedge_budget, DEFAULT_HEDGE_BUDGET);
         }
         let p = &parse_pools(EXAMPLE).unwrap()[0];
         assert_eq!(p.mode, Mode::Cache);
@@ -1308,6 +1329,8 @@ beta:
             assert_eq!(p.hedge_after.unwrap().to_string(), v);
             assert_eq!(p.check_path, "/ready?x=1");
         }
+        let p = &parse_pools(&balancer("http", "  hedge_budget: 25\n")).unwrap()[0];
+        assert_eq!(p.hedge_budget, 25);
     }
 
     #[test]
@@ -1445,6 +1468,18 @@ beta:
             (
                 balancer("http", "  hedge_after: 0\n"),
                 "line 4: hedge_after: '0' must be",
+            ),
+            (
+                balancer("http", "  hedge_budget: 0\n"),
+                "line 4: hedge_budget: 0 must be a percentage",
+            ),
+            (
+                balancer("http", "  hedge_budget: 101\n"),
+                "line 4: hedge_budget: 101 must be a percentage",
+            ),
+            (
+                balancer("tcp", "  hedge_budget: 5\n"),
+                "line 4: 'hedge_budget:' means nothing",
             ),
             (
                 balancer("http", "  hedge_after: soon\n"),

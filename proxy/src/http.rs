@@ -253,6 +253,46 @@ pub struct HttpPool {
     timeout: Option<Duration>,
     /// Requests without their key, hashed in its place.
     spread: AtomicU64,
+    /// What `hedge_budget:` still allows.
+    budget: HedgeBudget,
+}
+
+/// Most hedges the budget saves up (a burst after a quiet spell).
+const HEDGE_BURST: i64 = 10;
+
+/// `hedge_budget:` as a token bucket, in thousandths of a hedge: every
+/// request earns `percent × 10`, a hedge spends 1,000, and at most
+/// [`HEDGE_BURST`] hedges are saved. So over any long run hedges add at most
+/// `percent`% of the requests (plus the burst), and a pool whose backends
+/// all slow down at once (overload: hedging would double it) stops hedging
+/// after the burst instead of sending every request twice. Starts full.
+#[derive(Debug)]
+struct HedgeBudget {
+    milli: std::sync::atomic::AtomicI64,
+    earn: i64,
+}
+
+impl HedgeBudget {
+    fn new(percent: u32) -> HedgeBudget {
+        HedgeBudget {
+            milli: std::sync::atomic::AtomicI64::new(HEDGE_BURST * 1000),
+            earn: i64::from(percent.min(100)) * 10,
+        }
+    }
+
+    /// One request's share.
+    fn earn(&self) {
+        let _ = self.milli.fetch_update(Relaxed, Relaxed, |m| {
+            Some((m + self.earn).min(HEDGE_BURST * 1000))
+        });
+    }
+
+    /// Takes one hedge's worth; `false` when the budget is spent.
+    fn spend(&self) -> bool {
+        self.milli
+            .fetch_update(Relaxed, Relaxed, |m| (m >= 1000).then_some(m - 1000))
+            .is_ok()
+    }
 }
 
 /// What an attempt (hedged or not) came to.
@@ -339,6 +379,7 @@ impl HttpPool {
     #[must_use]
     pub fn new(pool: Arc<Pool>) -> Arc<HttpPool> {
         let timeout = pool.cfg.timeout_ms.map(Duration::from_millis);
+        let pool_budget = pool.cfg.hedge_budget;
         let mut conn = HttpConnector::new();
         conn.set_nodelay(true);
         conn.set_connect_timeout(Some(
@@ -354,6 +395,7 @@ impl HttpPool {
             client,
             timeout,
             spread: AtomicU64::new(0),
+            budget: HedgeBudget::new(pool_budget),
         })
     }
 
@@ -458,6 +500,10 @@ impl HttpPool {
             r = &mut first => return primary(r),
             () = tokio::time::sleep(delay) => {}
         }
+        if !self.budget.spend() {
+            log::debug!("pool '{}': hedge budget spent", self.pool.cfg.name);
+            return primary(first.await);
+        }
         let Some((b, guard)) = runner_up() else {
             return primary(first.await);
         };
@@ -530,6 +576,9 @@ impl HttpPool {
         }
         let bodiless = body.is_end_stream();
         let hedge = bodiless && idempotent(&parts.method) && pool.cfg.hedge_after.is_some();
+        if pool.cfg.hedge_after.is_some() {
+            self.budget.earn();
+        }
         let slot = Arc::new(Mutex::new(Some(body)));
         let mut tried: Vec<Arc<Server>> = Vec::new();
         let retries = pool.cfg.retries as usize;
@@ -822,5 +871,29 @@ mod tests {
         assert!(!idempotent(&Method::POST));
         assert!(!idempotent(&Method::PUT));
         assert!(!idempotent(&Method::DELETE));
+    }
+
+    #[test]
+    fn hedge_budget_allows_its_share_and_a_burst() {
+        let b = HedgeBudget::new(10);
+        // Full at the start: a burst of ten.
+        assert!((0..10).all(|_| b.spend()));
+        assert!(!b.spend());
+        // Then one hedge per ten requests.
+        let mut hedges = 0;
+        for _ in 0..1000 {
+            b.earn();
+            hedges += usize::from(b.spend());
+        }
+        assert_eq!(hedges, 100);
+        // Saved up to the burst only.
+        for _ in 0..10_000 {
+            b.earn();
+        }
+        assert_eq!((0..20).filter(|_| b.spend()).count(), 10);
+        let all = HedgeBudget::new(100);
+        assert!((0..10).all(|_| all.spend()));
+        all.earn();
+        assert!(all.spend() && !all.spend());
     }
 }

@@ -317,6 +317,42 @@ fn error_answers_and_retries() {
     assert!(web.status["5xx"] >= 3, "{:?}", web.status);
 }
 
+/// `hedge_budget`: after the burst of ten, a 1% budget hedges nothing more
+/// in 25 requests, so they wait for the slow server.
+#[test]
+fn hedge_budget_stops_hedging_after_its_burst() {
+    let backends = Backends::start(3);
+    let run = common::start(&pool_yaml(
+        "web",
+        &backends,
+        "  distribution: rendezvous\n  hedge_after: 20\n  hedge_budget: 1\n  timeout: 5000\n  \
+         check_interval: 0\n",
+    ));
+    let mut c = Client::new(run.port("web"));
+    let keys: Vec<String> = (0..400)
+        .map(|k| format!("/g{k}"))
+        .filter(|k| run.proxy.route("web", k.as_bytes()).unwrap().as_deref() == Some("b0"))
+        .take(25)
+        .collect();
+    assert_eq!(keys.len(), 25);
+    backends.list[0]
+        .knobs
+        .delay_ms
+        .store(150, std::sync::atomic::Ordering::Relaxed);
+    let answered_by: Vec<String> = keys.iter().map(|k| c.get(k, &[]).text()).collect();
+    let http = snapshot_pool(&run, "web").http.unwrap();
+    assert_eq!(http.hedges, 10, "{answered_by:?}");
+    // The ten hedged ones were answered by the runner-up, the rest by b0.
+    assert!(
+        answered_by[..10].iter().all(|b| b != "b0"),
+        "{answered_by:?}"
+    );
+    assert!(
+        answered_by[10..].iter().all(|b| b == "b0"),
+        "{answered_by:?}"
+    );
+}
+
 /// Hedging: the key's server is slow, the runner-up answers; counted.
 #[test]
 fn hedged_requests_are_answered_by_the_runner_up() {
