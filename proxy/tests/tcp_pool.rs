@@ -228,6 +228,25 @@ fn yaml(pool: &str, extra: &str, servers: &[(&str, String)]) -> String {
     y
 }
 
+/// Echo backends named `names`, on free ports.
+fn echo_backends(rt: &tokio::runtime::Runtime, names: &[&str]) -> Vec<Backend> {
+    rt.block_on(async {
+        let mut v = Vec::new();
+        for n in names {
+            v.push(backend(n, 0, Behaviour::Echo).await);
+        }
+        v
+    })
+}
+
+/// `(name, host:port)` of each backend, as [`yaml`] takes them.
+fn server_lines(backends: &[Backend]) -> Vec<(&str, String)> {
+    backends
+        .iter()
+        .map(|b| (b.name.as_str(), b.addr()))
+        .collect()
+}
+
 fn pool_snapshot(p: &Running, pool: &str) -> PoolSnapshot {
     p.proxy
         .snapshot()
@@ -248,17 +267,8 @@ fn rt() -> tokio::runtime::Runtime {
 #[test]
 fn bytes_intact_both_ways_under_200_concurrent_connections() {
     let rt = rt();
-    let backends: Vec<Backend> = rt.block_on(async {
-        let mut v = Vec::new();
-        for n in ["a", "b", "c"] {
-            v.push(backend(n, 0, Behaviour::Echo).await);
-        }
-        v
-    });
-    let servers: Vec<(&str, String)> = backends
-        .iter()
-        .map(|b| (b.name.as_str(), b.addr()))
-        .collect();
+    let backends = echo_backends(&rt, &["a", "b", "c"]);
+    let servers = server_lines(&backends);
     let proxy = start(&yaml(
         "t",
         "  distribution: round_robin\n  check_interval: 0\n",
@@ -525,17 +535,8 @@ fn connect_failure_goes_to_the_next_choice() {
 #[test]
 fn source_keyed_routing_equals_route_and_host_sim() {
     let rt = rt();
-    let backends: Vec<Backend> = rt.block_on(async {
-        let mut v = Vec::new();
-        for n in ["n0", "n1", "n2", "n3"] {
-            v.push(backend(n, 0, Behaviour::Echo).await);
-        }
-        v
-    });
-    let servers: Vec<(&str, String)> = backends
-        .iter()
-        .map(|b| (b.name.as_str(), b.addr()))
-        .collect();
+    let backends = echo_backends(&rt, &["n0", "n1", "n2", "n3"]);
+    let servers = server_lines(&backends);
     let dists = ["ketama", "modula", "ring", "maglev", "jump", "rendezvous"];
     let y: String = dists
         .iter()
@@ -709,17 +710,8 @@ fn stopped_backend_goes_down_after_fall_checks_and_returns_after_rise() {
 #[test]
 fn least_conn_sends_new_connections_away_from_a_busy_server() {
     let rt = rt();
-    let backends: Vec<Backend> = rt.block_on(async {
-        let mut v = Vec::new();
-        for n in ["x", "y", "z"] {
-            v.push(backend(n, 0, Behaviour::Echo).await);
-        }
-        v
-    });
-    let servers: Vec<(&str, String)> = backends
-        .iter()
-        .map(|b| (b.name.as_str(), b.addr()))
-        .collect();
+    let backends = echo_backends(&rt, &["x", "y", "z"]);
+    let servers = server_lines(&backends);
     let proxy = start(&yaml(
         "l",
         "  distribution: least_conn\n  check_interval: 0\n",
