@@ -82,21 +82,9 @@ find_bin() {
 }
 
 # Debian packages: redis-server, redis-tools (redis-benchmark, redis-cli), nutcracker.
-missing=''
-find_bin redis-server >/dev/null || missing="$missing redis-server"
-{ find_bin redis-benchmark >/dev/null && find_bin redis-cli >/dev/null; } || missing="$missing redis-tools"
-case " $TARGETS " in *" nutcracker "*) find_bin nutcracker >/dev/null || missing="$missing nutcracker" ;; esac
-if [ -n "$missing" ]; then
-    if is_root && have apt-get; then
-        info "installing$missing with apt-get"
-        # shellcheck disable=SC2086 # word splitting intended
-        apt_install $missing
-    else
-        error "missing$missing. Install with:"
-        echo "  sudo apt-get update && sudo apt-get install -y$missing" >&2
-        exit 1
-    fi
-fi
+pkgs=(redis-server:redis-server redis-benchmark:redis-tools redis-cli:redis-tools)
+case " $TARGETS " in *" nutcracker "*) pkgs+=(nutcracker:nutcracker) ;; esac
+need_packages "proxy-bench" "${pkgs[@]}" || exit 1
 REDIS_SERVER="$(find_bin redis-server)"
 REDIS_BENCH="$(find_bin redis-benchmark)"
 REDIS_CLI="$(find_bin redis-cli)"
