@@ -10,7 +10,8 @@ Starts 4 redis-servers, nutcracker and every named proxy build (all reading the
 same YAML as scripts/proxy-bench.sh: ketama, fnv1a_64) on free 127.0.0.1
 ports, then runs AB_ROUNDS rounds (default 3) of redis-benchmark (50 clients,
 AB_REQUESTS requests per run, default 60,000, over 100,000 random keys) SET and
-GET at -P 1 and -P 16 against each, the targets interleaved (order reversed
+GET at -P 1 and -P 16 (AB_TESTS="set_p1 get_p1" picks some) against each, the
+targets interleaved (order reversed
 every other round). Prints, per target and run: median ops/s, the median of the
 per-round ratios to nutcracker's ops/s, median p99, and the median CPU time the
 proxy process spent per request (user and system µs, from /proc/PID/stat over
@@ -28,6 +29,8 @@ import tempfile
 import time
 
 ROUNDS = int(os.environ.get("AB_ROUNDS", "3"))
+# AB_TESTS: which runs, e.g. "set_p1 get_p1" (default all four).
+TESTS = os.environ.get("AB_TESTS", "set_p1 get_p1 set_p16 get_p16").split()
 REQUESTS = int(os.environ.get("AB_REQUESTS", "60000"))
 TICK = os.sysconf("SC_CLK_TCK")
 
@@ -99,12 +102,14 @@ def main():
             wait_ping(port, p, name)
             ports[name], pids[name] = port, p.pid
         res = {}
-        tests = ["set_p1", "get_p1", "set_p16", "get_p16"]
+        tests = TESTS
         for r in range(ROUNDS):
             order = targets if r % 2 == 0 else list(reversed(targets))
             for name, _ in order:
                 for pipe in (1, 16):
                     for t in ("set", "get"):
+                        if f"{t}_p{pipe}" not in TESTS:
+                            continue
                         c0 = cpu(pids[name])
                         out = subprocess.run(
                             ["timeout", "120", "redis-benchmark", "-p", str(ports[name]), "-c", "50",

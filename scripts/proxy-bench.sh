@@ -21,7 +21,7 @@
 # (CARGO_TARGET_DIR honoured). As root it installs redis-server, redis-tools
 # and nutcracker with apt when they are missing.
 #
-# PROXY_BENCH_RUNS=N (default 1) repeats the four runs N times, the targets
+# PROXY_BENCH_RUNS=N (default 3) repeats the four runs N times, the targets
 # interleaved (their order reversed every other round) while every target
 # stays up; the table and the JSON then hold each figure's median over the
 # rounds, and the ratio column is the median of the per-round ratios to
@@ -46,7 +46,7 @@ KEYS="${PROXY_BENCH_KEYS:-100000}"
 RUN_TIMEOUT="${PROXY_BENCH_TIMEOUT:-300}"
 TARGETS="${PROXY_BENCH_TARGETS:-direct nutcracker chring-proxy}"
 OUT_JSON="${PROXY_BENCH_JSON:-$ROOT/target/proxy-bench.json}"
-RUNS="${PROXY_BENCH_RUNS:-1}"
+RUNS="${PROXY_BENCH_RUNS:-3}"
 THREADS="${PROXY_BENCH_THREADS:-1}"
 case "$RUNS" in '' | *[!0-9]* | 0) error "PROXY_BENCH_RUNS must be a positive number" && exit 2 ;; esac
 case "$THREADS" in

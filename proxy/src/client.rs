@@ -1,17 +1,20 @@
 //! Client connections: requests are framed as they arrive, routed, forwarded
-//! (split across servers for multi-key commands), and answered in order by a
-//! writer task that awaits each reply in turn; a client can have up to
+//! (split across servers for multi-key commands), and answered in order by
+//! the same task as each reply comes back; a client can have up to
 //! `max_pipeline` requests in flight.
 
+use std::collections::VecDeque;
+use std::future::Future;
 use std::ops::Range;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::Ordering::Relaxed;
+use std::task::{Context, Poll, ready};
 
 use bytes::{Bytes, BytesMut};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
-use tokio::net::tcp::OwnedWriteHalf;
-use tokio::sync::{mpsc, oneshot, watch};
+use tokio::sync::{oneshot, watch};
 
 use crate::backend::{BackendError, Expect, Job};
 use crate::memcache::{self, Command, ReplyShape};
@@ -45,18 +48,38 @@ enum Reply {
     /// A reply to await and drop (memcached `noreply`).
     Discard(Rx),
     /// Fragments to merge.
-    Multi(Vec<Rx>, Merge),
+    Multi(Vec<Part>, Merge),
     /// Write this, then close.
     Close(Bytes),
 }
 
+/// One fragment of a split request.
+#[derive(Debug)]
+enum Part {
+    /// Not answered yet.
+    Waiting(Rx),
+    /// Its server's answer.
+    Done(Result<Bytes, BackendError>),
+}
+
+/// The fragments' reply channels, none answered yet.
+fn waiting(rxs: Vec<Rx>) -> Vec<Part> {
+    rxs.into_iter().map(Part::Waiting).collect()
+}
+
 /// Serves one client until it closes, framing is lost, or `stop` fires (then
 /// the requests already read are answered first).
-pub async fn serve(pool: Arc<Pool>, sock: TcpStream, mut stop: watch::Receiver<bool>) {
+///
+/// One task does everything for its client: it frames what arrives, forwards
+/// it, and writes the replies in order as they come back, so that a request
+/// costs the client one wake-up (its reply) rather than a hand-off to a
+/// writer task as well. Up to `max_pipeline` requests are in flight; past that
+/// it stops reading until the oldest is answered.
+pub async fn serve(pool: Arc<Pool>, mut sock: TcpStream, stop: watch::Receiver<bool>) {
     let _ = sock.set_nodelay(true);
-    let (mut rd, wr) = sock.into_split();
-    let (tx, rx) = mpsc::channel::<Reply>(pool.limits.max_pipeline.max(1));
-    let writer = tokio::spawn(write_replies(pool.clone(), wr, rx));
+    let max = pool.limits.max_pipeline.max(1);
+    let mut pending: VecDeque<Reply> = VecDeque::with_capacity(max.min(32));
+    let mut out: Vec<u8> = Vec::with_capacity(4 * 1024);
     let mut buf = BytesMut::with_capacity(READ_CHUNK);
     let mut st = State {
         authed: pool.cfg.redis_auth.is_none(),
@@ -65,8 +88,18 @@ pub async fn serve(pool: Arc<Pool>, sock: TcpStream, mut stop: watch::Receiver<b
         hint: CLIENTS.fetch_add(1, Relaxed),
     };
     let redis = pool.cfg.redis;
-    'conn: loop {
-        loop {
+    // Made once: a fresh `changed()` per read would register with the watch
+    // on every request.
+    let mut stop_rx = stop.clone();
+    let stopped = async move {
+        let _ = stop_rx.wait_for(|s| *s).await;
+    };
+    tokio::pin!(stopped);
+    // No more requests are read (end of input, framing lost, QUIT, stop):
+    // what is pending is answered, then the connection closes.
+    let mut reading = true;
+    loop {
+        while reading && pending.len() < max {
             let step = if redis {
                 redis_step(&pool, &mut buf, &mut st).await
             } else {
@@ -75,41 +108,95 @@ pub async fn serve(pool: Arc<Pool>, sock: TcpStream, mut stop: watch::Receiver<b
             match step {
                 Step::More => break,
                 Step::Reply(r) => {
-                    let close = matches!(r, Reply::Close(_));
-                    if tx.send(r).await.is_err() {
-                        // The writer stopped: the client went away.
-                        pool.stats.client_eof.fetch_add(1, Relaxed);
-                        break 'conn;
+                    if matches!(r, Reply::Close(_)) {
+                        reading = false;
                     }
-                    if close {
-                        break 'conn;
-                    }
+                    pending.push_back(r);
                 }
             }
         }
-        if *stop.borrow() {
+        if reading && *stop.borrow() {
+            reading = false;
+        }
+        if !reading && pending.is_empty() {
             break;
         }
-        reserve(&mut buf);
+        let can_read = reading && pending.len() < max;
+        if can_read {
+            reserve(&mut buf);
+        }
+        let mut close = false;
         tokio::select! {
-            n = rd.read_buf(&mut buf) => match n {
+            biased;
+            () = std::future::poll_fn(|cx| drain(&pool, &mut pending, &mut out, &mut close, cx)),
+                if !pending.is_empty() => {
+                // Written once everything read so far is answered (one write
+                // for a whole pipeline), or when it is large.
+                if close || pending.is_empty() || out.len() >= 64 * 1024 {
+                    if sock.write_all(&out).await.is_err() {
+                        pool.stats.client_err.fetch_add(1, Relaxed);
+                        return;
+                    }
+                    pool.stats
+                        .client_bytes_out
+                        .fetch_add(out.len() as u64, Relaxed);
+                    out.clear();
+                }
+                if close {
+                    let _ = sock.shutdown().await;
+                    return;
+                }
+            }
+            n = sock.read_buf(&mut buf), if can_read => match n {
                 Ok(0) => {
                     pool.stats.client_eof.fetch_add(1, Relaxed);
-                    break;
+                    reading = false;
                 }
                 Err(_) => {
                     pool.stats.client_err.fetch_add(1, Relaxed);
-                    break;
+                    return;
                 }
                 Ok(n) => {
                     pool.stats.client_bytes_in.fetch_add(n as u64, Relaxed);
                 }
             },
-            _ = stop.changed() => break,
+            () = &mut stopped, if reading => reading = false,
         }
     }
-    drop(tx);
-    let _ = writer.await;
+}
+
+/// Moves every answered reply at the head of `pending` into `out` (at most
+/// 64 KiB's worth before a write); ready when it moved at least one.
+/// `close`: the reply moved last asks for the connection to close.
+fn drain(
+    pool: &Pool,
+    pending: &mut VecDeque<Reply>,
+    out: &mut Vec<u8>,
+    close: &mut bool,
+    cx: &mut Context<'_>,
+) -> Poll<()> {
+    let mut moved = false;
+    while let Some(front) = pending.front_mut() {
+        match poll_reply(pool, front, out, cx) {
+            Poll::Ready(c) => {
+                pending.pop_front();
+                moved = true;
+                if c {
+                    *close = true;
+                    break;
+                }
+                if out.len() >= 64 * 1024 {
+                    break;
+                }
+            }
+            Poll::Pending => break,
+        }
+    }
+    if moved {
+        Poll::Ready(())
+    } else {
+        Poll::Pending
+    }
 }
 
 /// Read buffers grow by this much when they run low.
@@ -489,7 +576,7 @@ async fn redis_command(pool: &Arc<Pool>, frame: &Bytes, args: &[Bytes], st: &mut
                 .await;
                 rxs.push(rx);
             }
-            Step::Reply(Reply::Multi(rxs, Merge::Concat))
+            Step::Reply(Reply::Multi(waiting(rxs), Merge::Concat))
         }
         "keys" => wrong("keys"),
         _ => ready(&resp::error(&format!(
@@ -568,7 +655,7 @@ async fn split(pool: &Arc<Pool>, cmd: &str, keyargs: &[Bytes], step: usize, hint
         "mset" => Merge::AllOk,
         _ => Merge::Sum,
     };
-    Step::Reply(Reply::Multi(rxs, merge))
+    Step::Reply(Reply::Multi(waiting(rxs), merge))
 }
 
 async fn memcache_step(pool: &Arc<Pool>, buf: &mut BytesMut, hint: usize) -> Step {
@@ -669,65 +756,63 @@ async fn memcache_step(pool: &Arc<Pool>, buf: &mut BytesMut, hint: usize) -> Ste
                 .await;
                 rxs.push(rx);
             }
-            Step::Reply(Reply::Multi(rxs, Merge::McGet { keys }))
+            Step::Reply(Reply::Multi(waiting(rxs), Merge::McGet { keys }))
         }
     }
 }
 
-/// Writes the replies in order; on a write error drains nothing more.
-async fn write_replies(pool: Arc<Pool>, mut wr: OwnedWriteHalf, mut rx: mpsc::Receiver<Reply>) {
-    let mut out: Vec<u8> = Vec::with_capacity(16 * 1024);
-    while let Some(r) = rx.recv().await {
-        let close = matches!(r, Reply::Close(_));
-        resolve(&pool, r, &mut out).await;
-        if close || rx.is_empty() || out.len() >= 64 * 1024 {
-            if wr.write_all(&out).await.is_err() {
-                pool.stats.client_err.fetch_add(1, Relaxed);
-                return;
-            }
-            pool.stats
-                .client_bytes_out
-                .fetch_add(out.len() as u64, Relaxed);
-            out.clear();
+/// A server's answer, with a failure counted as a forward error.
+fn poll_rx(pool: &Pool, rx: &mut Rx, cx: &mut Context<'_>) -> Poll<Result<Bytes, BackendError>> {
+    Pin::new(rx).poll(cx).map(|r| {
+        let r = r.unwrap_or(Err(BackendError::NoServer));
+        if r.is_err() {
+            pool.stats.forward_error.fetch_add(1, Relaxed);
         }
-        if close {
-            let _ = wr.shutdown().await;
-            return;
-        }
-    }
-    if !out.is_empty() && wr.write_all(&out).await.is_ok() {
-        pool.stats
-            .client_bytes_out
-            .fetch_add(out.len() as u64, Relaxed);
-    }
+        r
+    })
 }
 
-async fn recv(pool: &Pool, rx: Rx) -> Result<Bytes, BackendError> {
-    let r = rx.await.unwrap_or_else(|_| Err(BackendError::NoServer));
-    if r.is_err() {
-        pool.stats.forward_error.fetch_add(1, Relaxed);
-    }
-    r
-}
-
-async fn resolve(pool: &Pool, r: Reply, out: &mut Vec<u8>) {
+/// Writes `r` into `out` once it is answered; `Ready(true)` when the
+/// connection is to close after it.
+fn poll_reply(pool: &Pool, r: &mut Reply, out: &mut Vec<u8>, cx: &mut Context<'_>) -> Poll<bool> {
     match r {
-        Reply::Ready(b) | Reply::Close(b) => out.extend_from_slice(&b),
-        Reply::Wait(rx) => match recv(pool, rx).await {
+        Reply::Ready(b) => out.extend_from_slice(b),
+        Reply::Close(b) => {
+            out.extend_from_slice(b);
+            return Poll::Ready(true);
+        }
+        Reply::Wait(rx) => match ready!(poll_rx(pool, rx, cx)) {
             Ok(b) => out.extend_from_slice(&b),
             Err(e) => out.extend_from_slice(&err(pool, &format!("ERR {e}"))),
         },
         Reply::Discard(rx) => {
-            let _ = recv(pool, rx).await;
+            let _ = ready!(poll_rx(pool, rx, cx));
         }
-        Reply::Multi(rxs, merge) => {
-            let mut parts = Vec::with_capacity(rxs.len());
-            for rx in rxs {
-                parts.push(recv(pool, rx).await);
+        Reply::Multi(parts, merge) => {
+            let mut waiting = false;
+            for p in parts.iter_mut() {
+                if let Part::Waiting(rx) = p {
+                    match poll_rx(pool, rx, cx) {
+                        Poll::Ready(v) => *p = Part::Done(v),
+                        Poll::Pending => waiting = true,
+                    }
+                }
             }
+            if waiting {
+                return Poll::Pending;
+            }
+            let parts = std::mem::take(parts)
+                .into_iter()
+                .map(|p| match p {
+                    Part::Done(v) => v,
+                    Part::Waiting(_) => Err(BackendError::NoServer),
+                })
+                .collect();
+            let merge = std::mem::replace(merge, Merge::Sum);
             merge_into(pool, merge, parts, out);
         }
     }
+    Poll::Ready(false)
 }
 
 fn merge_into(
