@@ -60,7 +60,7 @@
 use std::fmt::{self, Write as _};
 use std::sync::Arc;
 
-use chring::protocol::{LineBuffer, LineResult, ProtocolError};
+use chring::protocol::{self, LineBuffer, LineResult, ProtocolError};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
@@ -245,40 +245,28 @@ impl From<ProtocolError> for LineError {
     }
 }
 
-/// chring::protocol's rule for names: no whitespace (any Unicode
-/// `White_Space`), no control character, no zero-width space.
-fn forbidden_in_name(c: char) -> bool {
-    c.is_whitespace() || c.is_control() || matches!(c, '\u{200b}' | '\u{2060}' | '\u{feff}')
-}
-
+/// A server name: chring::protocol's rule for its characters
+/// ([`protocol::forbidden_in_name`]), up to [`MAX_NAME`] bytes (more than
+/// the firmware's 32: nutcracker's names and addresses are longer).
 pub(crate) fn name(s: &str) -> Result<&str, LineError> {
     if s.len() > MAX_NAME {
         Err(ProtocolError::NameTooLong.into())
-    } else if s.is_empty() || s.chars().any(forbidden_in_name) {
+    } else if s.is_empty() || s.chars().any(protocol::forbidden_in_name) {
         Err(ProtocolError::BadName.into())
     } else {
         Ok(s)
     }
 }
 
+/// A weight word, by chring::protocol's rule ([`protocol::parse_weight`]).
 pub(crate) fn weight(s: &str) -> Result<u32, LineError> {
-    if s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit()) {
-        return Err(ProtocolError::BadNumber.into());
-    }
-    let w: u32 = s.parse().map_err(|_| ProtocolError::BadNumber)?;
-    if w == 0 {
-        Err(ProtocolError::ZeroWeight.into())
-    } else if w > chring::MAX_WEIGHT {
-        Err(ProtocolError::WeightTooLarge.into())
-    } else {
-        Ok(w)
-    }
+    Ok(protocol::parse_weight(s)?)
 }
 
 /// `host:port` (port 1..=65535, host without whitespace, IPv6 in brackets)
 /// or an absolute socket path, at most [`MAX_NAME`] bytes.
 pub(crate) fn address(s: &str) -> Result<&str, LineError> {
-    if s.len() > MAX_NAME || s.chars().any(forbidden_in_name) {
+    if s.len() > MAX_NAME || s.chars().any(protocol::forbidden_in_name) {
         return Err(LineError::BadAddress);
     }
     if s.starts_with('/') && s.len() > 1 {

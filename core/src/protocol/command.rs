@@ -59,11 +59,18 @@ fn parse_u32(s: &str) -> Result<u32, ProtocolError> {
 /// ASCII blanks and every Unicode `White_Space` character: U+00A0, U+2028,
 /// U+3000...), control characters, and the invisible zero-width spaces U+200B,
 /// U+2060 and U+FEFF (which Unicode does not class as whitespace).
-fn forbidden_in_name(c: char) -> bool {
+pub fn forbidden_in_name(c: char) -> bool {
     c.is_whitespace() || c.is_control() || matches!(c, '\u{200b}' | '\u{2060}' | '\u{feff}')
 }
 
-pub(super) fn parse_name(s: &str) -> Result<&str, ProtocolError> {
+/// Checks a server name against the protocol's rule: 1 to
+/// [`MAX_NAME`] bytes, no whitespace (any Unicode
+/// `White_Space`), no control character, no zero-width space. Shared by every
+/// line grammar built on this one (chring-proxy's control port).
+///
+/// # Errors
+/// [`ProtocolError::NameTooLong`] or [`ProtocolError::BadName`].
+pub fn parse_name(s: &str) -> Result<&str, ProtocolError> {
     if s.len() > MAX_NAME {
         Err(ProtocolError::NameTooLong)
     } else if s.is_empty() || s.chars().any(forbidden_in_name) {
@@ -71,6 +78,28 @@ pub(super) fn parse_name(s: &str) -> Result<&str, ProtocolError> {
     } else {
         Ok(s)
     }
+}
+
+/// Checks a server weight: 1 to [`MAX_WEIGHT`](crate::MAX_WEIGHT).
+///
+/// # Errors
+/// [`ProtocolError::ZeroWeight`] or [`ProtocolError::WeightTooLarge`].
+pub const fn check_weight(w: u32) -> Result<u32, ProtocolError> {
+    if w == 0 {
+        Err(ProtocolError::ZeroWeight)
+    } else if w > crate::MAX_WEIGHT {
+        Err(ProtocolError::WeightTooLarge)
+    } else {
+        Ok(w)
+    }
+}
+
+/// Parses a weight word: decimal digits only, then [`check_weight`].
+///
+/// # Errors
+/// [`ProtocolError::BadNumber`], or [`check_weight`]'s errors.
+pub fn parse_weight(s: &str) -> Result<u32, ProtocolError> {
+    check_weight(parse_u32(s)?)
 }
 
 fn is_blank(b: u8) -> bool {

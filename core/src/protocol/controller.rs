@@ -2,7 +2,7 @@
 
 use core::fmt::{self, Write};
 
-use super::command::parse_name;
+use super::command::{check_weight, parse_name};
 use super::frame::LineTooLong;
 use super::{Command, HELP, JUMP_BUCKETS, KINDS, LineResult, Name, ProtocolError};
 #[cfg(doc)]
@@ -10,8 +10,8 @@ use super::{LineBuffer, rig};
 use crate::StrategyKind;
 use crate::flow::{self, How, Route};
 use crate::{
-    AddError, BackendId, Duration, Instant, Jump, MAX_WEIGHT, Maglev, Modulo, Rendezvous, Ring,
-    RingConfig, Strategy, TtlCache,
+    AddError, BackendId, Duration, Instant, Jump, Maglev, Modulo, Rendezvous, Ring, RingConfig,
+    Strategy, TtlCache,
 };
 
 /// One strategy of each kind, all kept in sync with the fleet: switching is
@@ -298,12 +298,7 @@ impl<const B: usize, const P: usize, const M: usize, const N: usize> Controller<
     /// error, or [`ProtocolError::NoRoom`].
     pub fn add(&mut self, name: &str, weight: u32) -> Result<(), ProtocolError> {
         let name = Name::try_from(parse_name(name)?).map_err(|_| ProtocolError::NameTooLong)?;
-        if weight == 0 {
-            return Err(ProtocolError::ZeroWeight);
-        }
-        if weight > MAX_WEIGHT {
-            return Err(ProtocolError::WeightTooLarge);
-        }
+        check_weight(weight)?;
         if self.slot_of(&name).is_some() {
             return Err(ProtocolError::DuplicateServer);
         }

@@ -126,7 +126,7 @@ mod error;
 mod frame;
 pub mod rig;
 
-pub use command::Command;
+pub use command::{Command, check_weight, forbidden_in_name, parse_name, parse_weight};
 pub use controller::{Controller, Counters, FlowTable, Server};
 pub use error::ProtocolError;
 pub use frame::{LineBuffer, LineResult, LineTooLong};

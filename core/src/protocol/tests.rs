@@ -569,3 +569,34 @@ fn names_reject_unicode_whitespace() {
     assert_eq!(one(&mut c, "ADD_SERVER caché-ß"), "+OK added caché-ß\r\n");
     assert_eq!(one(&mut c, "ADD_SERVER 東京"), "+OK added 東京\r\n");
 }
+
+#[test]
+fn the_word_rules_are_public_and_match_the_parser() {
+    use crate::MAX_WEIGHT;
+    assert_eq!(parse_weight("1"), Ok(1));
+    assert_eq!(parse_weight(&MAX_WEIGHT.to_string()), Ok(MAX_WEIGHT));
+    assert_eq!(parse_weight("0"), Err(ProtocolError::ZeroWeight));
+    assert_eq!(
+        parse_weight(&(u64::from(MAX_WEIGHT) + 1).to_string()),
+        Err(ProtocolError::WeightTooLarge)
+    );
+    for bad in ["", "-1", "+1", "1.5", "x", "99999999999"] {
+        assert_eq!(parse_weight(bad), Err(ProtocolError::BadNumber), "{bad:?}");
+    }
+    assert_eq!(check_weight(0), Err(ProtocolError::ZeroWeight));
+    assert_eq!(parse_name("東京"), Ok("東京"));
+    assert_eq!(parse_name(""), Err(ProtocolError::BadName));
+    assert_eq!(
+        parse_name(&"a".repeat(MAX_NAME + 1)),
+        Err(ProtocolError::NameTooLong)
+    );
+    assert!(forbidden_in_name('\u{200b}') && forbidden_in_name(' ') && !forbidden_in_name('ß'));
+    // The controller applies the same weight rule.
+    let mut c = ctl();
+    assert_eq!(c.add("a", 0), Err(ProtocolError::ZeroWeight));
+    assert_eq!(
+        c.add("a", MAX_WEIGHT + 1),
+        Err(ProtocolError::WeightTooLarge)
+    );
+    assert_eq!(c.add("a", 2), Ok(()));
+}
