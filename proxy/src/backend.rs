@@ -630,10 +630,9 @@ fn close(
 }
 
 /// One connection's writer: batches queued jobs into one write (a small
-/// batch waits up to [`COALESCE_ROUNDS`] passes of the event loop for
-/// more), reconnects
-/// with exponential backoff (50 ms doubling to 2 s) while failing the jobs
-/// that arrive meanwhile.
+/// batch waits up to [`COALESCE_ROUNDS`] passes of the event loop for more),
+/// reconnects with exponential backoff (50 ms doubling to 2 s) while failing
+/// the jobs that arrive meanwhile.
 async fn connection(
     server: std::sync::Weak<Server>,
     mut rx: mpsc::Receiver<Job>,
