@@ -36,7 +36,10 @@
 //!
 //! Client connections: `idle_timeout:` closes a connection with no request
 //! in flight and no byte either way for that long; `client_connections:`
-//! is enforced where connections are accepted.
+//! is enforced where connections are accepted. A request body left unread
+//! (the server answered without it, or the proxy's own error answer) is read
+//! and thrown away within bounds ([`ClientBody`]) so that the connection
+//! stays usable, as nginx discards it.
 
 use std::convert::Infallible;
 use std::net::{IpAddr, SocketAddr};
@@ -48,6 +51,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use chring_config::twemproxy::HedgeAfter;
+use http_body_util::BodyExt;
 use hyper::body::{Body, Frame, Incoming, SizeHint};
 use hyper::header::{self, HeaderMap, HeaderName, HeaderValue};
 use hyper::{Method, Request, Response, StatusCode};
@@ -74,12 +78,59 @@ pub const HEDGE_FLOOR: Duration = Duration::from_millis(1);
 /// Responses a pool must have seen before `hedge_after: pNN` hedges.
 pub const HEDGE_MIN_SAMPLES: u64 = 20;
 
+/// Most of a client's request body read and thrown away after the request
+/// was answered without it (see [`ClientBody`]).
+const DISCARD_MAX_BYTES: usize = 1 << 20;
+/// How long such a body may take to arrive.
+const DISCARD_MAX_TIME: Duration = Duration::from_secs(5);
+
+/// A client's request body. Dropped unread (a server answered without
+/// reading it all, or the request failed first), its rest is read and
+/// thrown away, up to [`DISCARD_MAX_BYTES`] and [`DISCARD_MAX_TIME`], as
+/// nginx discards it: so the client's keep-alive connection stays usable
+/// (hyper closes a connection whose request body was left unread). Past the
+/// bounds the connection closes.
+#[derive(Debug)]
+struct ClientBody(Option<Incoming>);
+
+impl ClientBody {
+    fn get(&mut self) -> Option<&mut Incoming> {
+        self.0.as_mut()
+    }
+}
+
+impl Drop for ClientBody {
+    fn drop(&mut self) {
+        let Some(body) = self.0.take() else { return };
+        if body.is_end_stream() {
+            return;
+        }
+        if let Ok(rt) = tokio::runtime::Handle::try_current() {
+            rt.spawn(discard(body));
+        }
+    }
+}
+
+/// Reads `body` to its end and drops the data, within the bounds above.
+async fn discard(mut body: Incoming) {
+    let read = async {
+        let mut n = 0usize;
+        while let Some(Ok(frame)) = body.frame().await {
+            n = n.saturating_add(frame.data_ref().map_or(0, Bytes::len));
+            if n > DISCARD_MAX_BYTES {
+                break;
+            }
+        }
+    };
+    let _ = tokio::time::timeout(DISCARD_MAX_TIME, read).await;
+}
+
 /// The body sent to a server: the client's, read only once a connection is
 /// made (so a connect failure leaves it for the next choice), or none.
 #[derive(Debug)]
 pub struct ForwardBody {
-    slot: Option<Arc<Mutex<Option<Incoming>>>>,
-    body: Option<Incoming>,
+    slot: Option<Arc<Mutex<Option<ClientBody>>>>,
+    body: Option<ClientBody>,
     counted: Option<(Arc<Server>, Arc<Pool>)>,
 }
 
@@ -101,7 +152,7 @@ impl ForwardBody {
                     .take();
             }
         }
-        self.body.as_mut()
+        self.body.as_mut().and_then(ClientBody::get)
     }
 }
 
@@ -130,25 +181,28 @@ impl Body for ForwardBody {
 
     fn is_end_stream(&self) -> bool {
         match (&self.body, &self.slot) {
-            (Some(b), _) => b.is_end_stream(),
+            (Some(b), _) => b.0.as_ref().is_none_or(Body::is_end_stream),
             (None, Some(slot)) => slot
                 .lock()
                 .unwrap_or_else(std::sync::PoisonError::into_inner)
                 .as_ref()
+                .and_then(|b| b.0.as_ref())
                 .is_none_or(Body::is_end_stream),
             (None, None) => true,
         }
     }
 
     fn size_hint(&self) -> SizeHint {
+        let exact0 = || SizeHint::with_exact(0);
         match (&self.body, &self.slot) {
-            (Some(b), _) => b.size_hint(),
+            (Some(b), _) => b.0.as_ref().map_or_else(exact0, Body::size_hint),
             (None, Some(slot)) => slot
                 .lock()
                 .unwrap_or_else(std::sync::PoisonError::into_inner)
                 .as_ref()
-                .map_or_else(|| SizeHint::with_exact(0), Body::size_hint),
-            (None, None) => SizeHint::with_exact(0),
+                .and_then(|b| b.0.as_ref())
+                .map_or_else(exact0, Body::size_hint),
+            (None, None) => exact0(),
         }
     }
 }
@@ -579,7 +633,7 @@ impl HttpPool {
         if pool.cfg.hedge_after.is_some() {
             self.budget.earn();
         }
-        let slot = Arc::new(Mutex::new(Some(body)));
+        let slot = Arc::new(Mutex::new(Some(ClientBody(Some(body)))));
         let mut tried: Vec<Arc<Server>> = Vec::new();
         let retries = pool.cfg.retries as usize;
         let deadline = self.timeout.map(|t| t0 + t);

@@ -181,6 +181,33 @@ fn keep_alive_both_sides_and_forwarding_headers() {
     assert!(p.client_bytes_out >= 500 * 2, "{}", p.client_bytes_out);
 }
 
+/// A server that answers before reading the request body (these backends
+/// never read it outside `/echo`) leaves the client's connection usable: the
+/// proxy reads the rest of the body and throws it away, as nginx does,
+/// rather than closing. The body is sent only after the answer has come back,
+/// so it is certainly unread when the server answers.
+#[test]
+fn a_body_the_server_did_not_read_keeps_the_connection() {
+    let backends = Backends::start(1);
+    let run = common::start(&pool_yaml("web", &backends, "  check_interval: 0\n"));
+    let mut c = Client::new(run.port("web"));
+    for k in 0..20 {
+        let body = format!("payload-{k}");
+        let head = format!(
+            "POST /late{k} HTTP/1.1\r\nHost: test.local\r\nContent-Length: {}\r\n\r\n",
+            body.len()
+        );
+        c.w.write_all(head.as_bytes()).unwrap();
+        let r = c.read().expect("the answer, before the body is sent");
+        assert_eq!((r.status, r.text().as_str()), (200, "b0"), "request {k}");
+        c.w.write_all(body.as_bytes()).unwrap();
+        // The same connection serves the next request.
+        let r = c.get(&format!("/after{k}"), &[]);
+        assert_eq!(r.status, 200, "request {k}");
+    }
+    assert_eq!(snapshot_pool(&run, "web").client_accepted, 1);
+}
+
 /// Bodies are streamed both ways: the echo of a request body's first chunk
 /// comes back before the rest is sent, and a response's first chunk
 /// arrives before its server has written the second.
