@@ -38,7 +38,7 @@
 //! in flight and no byte either way for that long; `client_connections:`
 //! is enforced where connections are accepted. A request body left unread
 //! (the server answered without it, or the proxy's own error answer) is read
-//! and thrown away within bounds ([`ClientBody`]) so that the connection
+//! and thrown away within bounds (1 MiB, 5 s) so that the connection
 //! stays usable, as nginx discards it.
 
 use std::convert::Infallible;
