@@ -133,8 +133,8 @@ pub async fn serve(pool: Arc<Pool>, mut sock: TcpStream, stop: watch::Receiver<b
                 // Written once everything read so far is answered (one write
                 // for a whole pipeline), or when it is large.
                 if close || pending.is_empty() || out.len() >= 64 * 1024 {
-                    if sock.write_all(&out).await.is_err() {
-                        pool.stats.client_err.fetch_add(1, Relaxed);
+                    if let Err(e) = sock.write_all(&out).await {
+                        closed_on(&pool, &e);
                         return;
                     }
                     pool.stats
@@ -152,8 +152,8 @@ pub async fn serve(pool: Arc<Pool>, mut sock: TcpStream, stop: watch::Receiver<b
                     pool.stats.client_eof.fetch_add(1, Relaxed);
                     reading = false;
                 }
-                Err(_) => {
-                    pool.stats.client_err.fetch_add(1, Relaxed);
+                Err(e) => {
+                    closed_on(&pool, &e);
                     return;
                 }
                 Ok(n) => {
@@ -162,6 +162,18 @@ pub async fn serve(pool: Arc<Pool>, mut sock: TcpStream, stop: watch::Receiver<b
             },
             () = &mut stopped, if reading => reading = false,
         }
+    }
+}
+
+/// Counts a client connection ended by an I/O error: `client_eof` when the
+/// client went away (reset, or closed while its replies were being written:
+/// it closed its connection), else `client_err`.
+fn closed_on(pool: &Pool, e: &std::io::Error) {
+    use std::io::ErrorKind::{BrokenPipe, ConnectionAborted, ConnectionReset};
+    if matches!(e.kind(), BrokenPipe | ConnectionReset | ConnectionAborted) {
+        pool.stats.client_eof.fetch_add(1, Relaxed);
+    } else {
+        pool.stats.client_err.fetch_add(1, Relaxed);
     }
 }
 

@@ -147,7 +147,8 @@ impl ServerStats {
 /// `client_connections`, `server_ejects`, `forward_error`, `fragments`).
 #[derive(Debug, Default)]
 pub struct PoolStats {
-    /// Clients that closed their connection.
+    /// Clients that closed their connection (seen as the end of their input,
+    /// a reset, or a broken pipe while their replies were written).
     pub client_eof: AtomicU64,
     /// Client connections closed on an error (framing lost, limits).
     pub client_err: AtomicU64,
