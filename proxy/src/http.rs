@@ -22,7 +22,10 @@
 //! head came within `timeout:` (connect included). A connect failure is
 //! retried on the next choice, with the request body intact (it is read only
 //! once a connection is made); any other failure is not (the server may have
-//! acted on the request).
+//! acted on the request), except that a `GET`, `HEAD` or `OPTIONS` without a
+//! body whose connection broke before any answer is sent once more (RFC 9110
+//! §9.2.2; the usual cause is a pooled keep-alive connection the server
+//! closed as it was reused).
 //!
 //! Hedging (`hedge_after:`): a `GET`, `HEAD` or `OPTIONS` request without a
 //! body that has no response head after `hedge_after` (a fixed time, or the
@@ -489,19 +492,36 @@ impl HttpPool {
         let uri: hyper::Uri = format!("http://{}{pq}", server.addr)
             .parse()
             .map_err(|_| Failure::Connect)?;
-        let mut req = Request::new(body);
-        *req.method_mut() = parts.method.clone();
-        *req.uri_mut() = uri;
-        *req.headers_mut() = parts.headers.clone();
-        if !req.headers().contains_key(header::HOST) {
-            if let Ok(v) = HeaderValue::from_str(&server.addr) {
-                req.headers_mut().insert(header::HOST, v);
+        let request = |body: ForwardBody| {
+            let mut req = Request::new(body);
+            *req.method_mut() = parts.method.clone();
+            *req.uri_mut() = uri.clone();
+            *req.headers_mut() = parts.headers.clone();
+            if !req.headers().contains_key(header::HOST) {
+                if let Ok(v) = HeaderValue::from_str(&server.addr) {
+                    req.headers_mut().insert(header::HOST, v);
+                }
             }
-        }
+            req
+        };
+        // A safe request without a body may be sent again when its
+        // connection broke before any answer (RFC 9110 §9.2.2): the usual
+        // cause is a pooled keep-alive connection the server closed just as
+        // it was reused.
+        let resendable = idempotent(&parts.method) && body.is_end_stream();
         let st = &server.stats;
         st.requests.fetch_add(1, Relaxed);
         let t0 = Instant::now();
-        let r = self.client.request(req).await;
+        let mut r = self.client.request(request(body)).await;
+        if resendable && r.as_ref().is_err_and(|e| !e.is_connect()) {
+            log::debug!(
+                "pool '{}': {}: connection broke before the answer; sending again",
+                self.pool.cfg.name,
+                server.addr
+            );
+            st.requests.fetch_add(1, Relaxed);
+            r = self.client.request(request(ForwardBody::empty())).await;
+        }
         match r {
             Ok(resp) => {
                 st.responses.fetch_add(1, Relaxed);

@@ -203,7 +203,7 @@ fn a_body_the_server_did_not_read_keeps_the_connection() {
         c.w.write_all(body.as_bytes()).unwrap();
         // The same connection serves the next request.
         let r = c.get(&format!("/after{k}"), &[]);
-        assert_eq!(r.status, 200, "request {k}");
+        assert_eq!(r.status, 200, "request {k}: {}", r.text());
     }
     assert_eq!(snapshot_pool(&run, "web").client_accepted, 1);
 }
