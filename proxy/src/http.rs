@@ -29,7 +29,8 @@
 //!
 //! Hedging (`hedge_after:`): a `GET`, `HEAD` or `OPTIONS` request without a
 //! body that has no response head after `hedge_after` (a fixed time, or the
-//! pool's current percentile of response-head latency, at least
+//! pool's recent percentile of response-head latency, [`crate::quantile`]:
+//! within 12.5 %, the last few thousand responses weighing most; at least
 //! [`HEDGE_FLOOR`], once [`HEDGE_MIN_SAMPLES`] responses were seen) is sent
 //! again to the runner-up (the next choice, [`Pool::route_avoiding`] with
 //! the pick avoided: the ring's successor, rendezvous' second score, a
@@ -70,6 +71,7 @@ use crate::backend::Server;
 use crate::http_key::{self, Extracted};
 use crate::placement::LoadGuard;
 use crate::pool::Pool;
+use crate::quantile::Quantiles;
 use crate::state::status_class;
 
 /// Idle keep-alive connections kept per server.
@@ -312,6 +314,8 @@ pub struct HttpPool {
     spread: AtomicU64,
     /// What `hedge_budget:` still allows.
     budget: HedgeBudget,
+    /// Recent response-head latencies, for `hedge_after: pNN`.
+    recent: Quantiles,
 }
 
 /// Most hedges the budget saves up (a burst after a quiet spell).
@@ -453,6 +457,7 @@ impl HttpPool {
             timeout,
             spread: AtomicU64::new(0),
             budget: HedgeBudget::new(pool_budget),
+            recent: Quantiles::default(),
         })
     }
 
@@ -467,11 +472,10 @@ impl HttpPool {
         match self.pool.cfg.hedge_after? {
             HedgeAfter::Ms(ms) => Some(Duration::from_millis(ms)),
             HedgeAfter::Percentile(p) => {
-                let h = self.pool.stats.http.latency.snapshot();
-                if h.count() < HEDGE_MIN_SAMPLES {
+                if self.recent.seen() < HEDGE_MIN_SAMPLES {
                     return None;
                 }
-                let us = h.quantile_us(f64::from(p) / 100.0)?;
+                let us = self.recent.quantile_us(f64::from(p) / 100.0)?;
                 (us != u64::MAX).then(|| Duration::from_micros(us).max(HEDGE_FLOOR))
             }
         }
@@ -703,6 +707,7 @@ impl HttpPool {
                 Ok(mut resp) => {
                     let us = u64::try_from(t0.elapsed().as_micros()).unwrap_or(u64::MAX);
                     hs.latency.record(us);
+                    self.recent.record(us);
                     strip_hop_by_hop(resp.headers_mut());
                     let (rparts, rbody) = resp.into_parts();
                     if !Arc::ptr_eq(&answer.server, &server) {

@@ -30,6 +30,7 @@ pub mod log;
 pub mod memcache;
 pub mod placement;
 pub mod pool;
+pub mod quantile;
 pub mod replicas;
 pub mod resp;
 pub mod state;
