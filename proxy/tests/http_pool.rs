@@ -13,25 +13,9 @@ use std::time::{Duration, Instant};
 use chring_proxy::state::Control;
 use http_support::{Backends, Client};
 
-/// A free port of 127.0.0.1 never handed out before in this process (the
-/// tests run in parallel, and a port released by one pick can be picked
-/// again: `listen:`s and dead servers must differ).
+/// A free port of 127.0.0.1 never handed out before in this process.
 fn port() -> u16 {
-    static TAKEN: std::sync::Mutex<Vec<u16>> = std::sync::Mutex::new(Vec::new());
-    let mut taken = TAKEN
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner);
-    let mut held = Vec::new();
-    for _ in 0..1000 {
-        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        let p = l.local_addr().unwrap().port();
-        held.push(l);
-        if !taken.contains(&p) {
-            taken.push(p);
-            return p;
-        }
-    }
-    panic!("no free port");
+    common::free_port()
 }
 
 /// A port bound on 127.0.0.1 without listening: connecting to it is refused

@@ -2,13 +2,16 @@
 //! errors, the bind policy; the last two run the whole daemon (every surface,
 //! signals, daemonizing and the pid file).
 
+mod common;
+
 use std::io::Read;
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpStream};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use assert_cmd::cargo::CommandCargoExt;
+use common::free_port;
 
 fn proxy() -> Command {
     Command::cargo_bin("chring-proxy").unwrap()
@@ -211,14 +214,6 @@ fn non_loopback_surfaces_need_a_token() {
 }
 
 // ------------------------------------------------------------ the whole daemon
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 /// Kills the child on drop (a failed assertion never leaks a daemon).
 struct Daemon(Child);

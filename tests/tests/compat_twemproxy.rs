@@ -81,11 +81,10 @@ fn find_binary(name: &str) -> Option<PathBuf> {
         .find(|p| p.is_file())
 }
 
+/// A free port of 127.0.0.1 never handed out before in this process (a
+/// nutcracker's listen and stats ports must differ): compat_http's picker.
 fn free_port() -> u16 {
-    TcpListener::bind((LOCALHOST, 0))
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port on 127.0.0.1")
+    crate::compat_http::free_ports(1)[0]
 }
 
 fn port_is_free(port: u16) -> bool {

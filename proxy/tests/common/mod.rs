@@ -59,11 +59,28 @@ pub fn binary(name: &str) -> PathBuf {
         })
 }
 
+/// A free port of 127.0.0.1 never handed out before in this process: the
+/// tests run in parallel, and a port released after one pick can be picked
+/// again (two `listen:`s of one YAML, or a daemon's and a pool's, must
+/// differ).
 pub fn free_port() -> u16 {
-    TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port on 127.0.0.1")
+    static TAKEN: std::sync::Mutex<Vec<u16>> = std::sync::Mutex::new(Vec::new());
+    let mut taken = TAKEN
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    // Held until a fresh one turns up, so that the same one is not offered
+    // again meanwhile.
+    let mut held = Vec::new();
+    for _ in 0..1000 {
+        let l = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).expect("a free port on 127.0.0.1");
+        let p = l.local_addr().expect("its address").port();
+        held.push(l);
+        if !taken.contains(&p) {
+            taken.push(p);
+            return p;
+        }
+    }
+    panic!("no fresh free port on 127.0.0.1");
 }
 
 fn scratch(tag: &str) -> PathBuf {
