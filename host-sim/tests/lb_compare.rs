@@ -79,17 +79,10 @@ fn row(r: &Report, a: Algorithm) -> &Run {
 fn algorithms_show_their_effect_live() {
     use Algorithm::*;
     let nginx = find_binary("nginx");
-    let mut algorithms = vec![
-        RoundRobin,
-        LeastConn,
-        PeakEwma,
-        HealthScore,
-        P2c,
-        P2cHedge,
-        Bounded,
-        Ring,
-        Maglev,
-    ];
+    let mut algorithms: Vec<Algorithm> = Algorithm::ALL
+        .into_iter()
+        .filter(|a| !a.is_nginx())
+        .collect();
     if nginx.is_some() {
         algorithms.extend([NginxRoundRobin, NginxLeastConn]);
     } else {

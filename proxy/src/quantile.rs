@@ -92,11 +92,9 @@ impl Quantiles {
     /// 2²⁷ µs; `None` before any sample.
     #[must_use]
     pub fn quantile_us(&self, q: f64) -> Option<u64> {
-        let counts: Vec<u64> = self
-            .counts
-            .iter()
-            .map(|c| u64::from(c.load(Relaxed)))
-            .collect();
+        // One copy (on the stack): the rank and the walk see the same counts.
+        let counts: [u64; BUCKETS] =
+            std::array::from_fn(|i| self.counts.get(i).map_or(0, |c| u64::from(c.load(Relaxed))));
         let total: u64 = counts.iter().sum();
         if total == 0 {
             return None;

@@ -13,11 +13,6 @@ use std::time::{Duration, Instant};
 use chring_proxy::state::Control;
 use http_support::{Backends, Client};
 
-/// A free port of 127.0.0.1 never handed out before in this process.
-fn port() -> u16 {
-    common::free_port()
-}
-
 /// A port bound on 127.0.0.1 without listening: connecting to it is refused
 /// for as long as the socket is held.
 fn dead_port() -> (tokio::net::TcpSocket, u16) {
@@ -516,7 +511,11 @@ fn nginx_backends() {
         }
     }
     let _rm = Rm(dir.clone());
-    let ports = [port(), port(), port()];
+    let ports = [
+        common::free_port(),
+        common::free_port(),
+        common::free_port(),
+    ];
     let d = dir.display();
     let mut conf = format!(
         "daemon off;\nmaster_process off;\nworker_processes 1;\npid {d}/nginx.pid;\n\
